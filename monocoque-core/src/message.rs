@@ -1,0 +1,373 @@
+//! Multipart messages.
+
+use std::fmt;
+use std::ops::Index;
+
+use bytes::{Bytes, BytesMut};
+use smallvec::SmallVec;
+
+/// A multipart ZeroMQ message: an ordered list of frames.
+///
+/// Up to [`Message::INLINE_FRAMES`] frames live inline without a heap allocation, and frames are
+/// [`Bytes`], so cloning a message copies no payload. The conversions from borrowed data
+/// (`&str`, `&[u8]`) copy it once; use `Bytes::from_static` or an owned `Vec<u8>`/`String` to
+/// avoid that copy.
+///
+/// ```rust
+/// use monocoque_core::Message;
+///
+/// let mut msg = Message::from("hello").with("world");
+/// msg.push_front("routing-id");
+/// assert_eq!(msg.len(), 3);
+/// assert_eq!(msg.byte_len(), 10 + 5 + 5);
+/// assert_eq!(msg.pop_front().as_deref(), Some(&b"routing-id"[..]));
+/// assert_eq!(msg, Message::from(["hello", "world"]));
+/// assert_eq!(format!("{msg:?}"), r#"Message["hello", "world"]"#);
+/// ```
+#[derive(Clone, Default, PartialEq, Eq, Hash)]
+pub struct Message(SmallVec<[Bytes; Self::INLINE_FRAMES]>);
+
+impl Message {
+    /// How many frames fit without a heap allocation. Four covers a ROUTER envelope (identity,
+    /// empty delimiter) plus a two-part body.
+    pub const INLINE_FRAMES: usize = 4;
+
+    /// An empty message with no frames.
+    pub fn new() -> Self {
+        Self(SmallVec::new())
+    }
+
+    /// A message with one frame.
+    pub fn single(frame: impl Into<Bytes>) -> Self {
+        let mut msg = Self::new();
+        msg.push(frame);
+        msg
+    }
+
+    /// Appends a frame.
+    pub fn push(&mut self, frame: impl Into<Bytes>) {
+        self.0.push(frame.into());
+    }
+
+    /// The message with `frame` appended, for building in one expression.
+    #[must_use]
+    pub fn with(mut self, frame: impl Into<Bytes>) -> Self {
+        self.push(frame);
+        self
+    }
+
+    /// Inserts a frame before the first one, as when prepending a routing envelope.
+    pub fn push_front(&mut self, frame: impl Into<Bytes>) {
+        self.0.insert(0, frame.into());
+    }
+
+    /// Removes and returns the first frame, as when stripping a routing envelope.
+    pub fn pop_front(&mut self) -> Option<Bytes> {
+        if self.0.is_empty() {
+            None
+        } else {
+            Some(self.0.remove(0))
+        }
+    }
+
+    /// Removes and returns the last frame.
+    pub fn pop_back(&mut self) -> Option<Bytes> {
+        self.0.pop()
+    }
+
+    /// The frames in order.
+    pub fn frames(&self) -> &[Bytes] {
+        &self.0
+    }
+
+    /// The number of frames.
+    pub fn len(&self) -> usize {
+        self.0.len()
+    }
+
+    /// Whether the message has no frames.
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+
+    /// An iterator over the frames.
+    pub fn iter(&self) -> std::slice::Iter<'_, Bytes> {
+        self.0.iter()
+    }
+
+    /// The first frame.
+    pub fn first(&self) -> Option<&Bytes> {
+        self.0.first()
+    }
+
+    /// The last frame.
+    pub fn last(&self) -> Option<&Bytes> {
+        self.0.last()
+    }
+
+    /// The total payload size: the sum of the frame lengths.
+    pub fn byte_len(&self) -> usize {
+        self.0.iter().map(Bytes::len).sum()
+    }
+
+    /// The frames, without copying.
+    pub fn into_frames(self) -> SmallVec<[Bytes; Self::INLINE_FRAMES]> {
+        self.0
+    }
+}
+
+impl fmt::Debug for Message {
+    /// Shows each frame as a quoted string when it is printable UTF-8 and as hex otherwise,
+    /// cut after a few dozen bytes so that a large payload does not flood a log.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Message")?;
+        f.debug_list()
+            .entries(self.0.iter().map(FrameDebug))
+            .finish()
+    }
+}
+
+impl Index<usize> for Message {
+    type Output = Bytes;
+
+    fn index(&self, index: usize) -> &Bytes {
+        &self.0[index]
+    }
+}
+
+impl IntoIterator for Message {
+    type Item = Bytes;
+    type IntoIter = smallvec::IntoIter<[Bytes; Self::INLINE_FRAMES]>;
+
+    fn into_iter(self) -> Self::IntoIter {
+        self.0.into_iter()
+    }
+}
+
+impl<'a> IntoIterator for &'a Message {
+    type Item = &'a Bytes;
+    type IntoIter = std::slice::Iter<'a, Bytes>;
+
+    fn into_iter(self) -> Self::IntoIter {
+        self.0.iter()
+    }
+}
+
+impl<T: Into<Bytes>> FromIterator<T> for Message {
+    fn from_iter<I: IntoIterator<Item = T>>(iter: I) -> Self {
+        Self(iter.into_iter().map(Into::into).collect())
+    }
+}
+
+impl<T: Into<Bytes>> Extend<T> for Message {
+    fn extend<I: IntoIterator<Item = T>>(&mut self, iter: I) {
+        self.0.extend(iter.into_iter().map(Into::into));
+    }
+}
+
+impl From<Bytes> for Message {
+    fn from(frame: Bytes) -> Self {
+        Self::single(frame)
+    }
+}
+
+impl From<BytesMut> for Message {
+    fn from(frame: BytesMut) -> Self {
+        Self::single(frame.freeze())
+    }
+}
+
+impl From<Vec<u8>> for Message {
+    fn from(frame: Vec<u8>) -> Self {
+        Self::single(frame)
+    }
+}
+
+impl From<String> for Message {
+    fn from(frame: String) -> Self {
+        Self::single(frame)
+    }
+}
+
+/// Copies the string into a single frame.
+impl From<&str> for Message {
+    fn from(frame: &str) -> Self {
+        Self::single(Bytes::copy_from_slice(frame.as_bytes()))
+    }
+}
+
+/// Copies the bytes into a single frame. (A separate `From<&'static [u8]>` would overlap with
+/// this impl; pass `Bytes::from_static` to [`Message::single`] to avoid the copy.)
+impl From<&[u8]> for Message {
+    fn from(frame: &[u8]) -> Self {
+        Self::single(Bytes::copy_from_slice(frame))
+    }
+}
+
+/// Copies the bytes into a single frame, so that `Message::from(b"abc")` works.
+impl<const N: usize> From<&[u8; N]> for Message {
+    fn from(frame: &[u8; N]) -> Self {
+        Self::from(&frame[..])
+    }
+}
+
+/// One frame per element.
+impl<T: Into<Bytes>, const N: usize> From<[T; N]> for Message {
+    fn from(frames: [T; N]) -> Self {
+        frames.into_iter().collect()
+    }
+}
+
+/// One frame per element; the vector's buffer is not reused.
+impl From<Vec<Bytes>> for Message {
+    fn from(frames: Vec<Bytes>) -> Self {
+        Self(SmallVec::from_vec(frames))
+    }
+}
+
+impl From<SmallVec<[Bytes; Self::INLINE_FRAMES]>> for Message {
+    fn from(frames: SmallVec<[Bytes; Self::INLINE_FRAMES]>) -> Self {
+        Self(frames)
+    }
+}
+
+/// How many bytes of a frame `Debug` shows.
+const DEBUG_PREVIEW: usize = 32;
+
+struct FrameDebug<'a>(&'a Bytes);
+
+impl fmt::Debug for FrameDebug<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let frame = self.0;
+        let shown = match printable(frame) {
+            Some(text) => {
+                let mut end = text.len().min(DEBUG_PREVIEW);
+                while !text.is_char_boundary(end) {
+                    end -= 1;
+                }
+                write!(f, "{:?}", &text[..end])?;
+                end
+            }
+            None => {
+                let end = frame.len().min(DEBUG_PREVIEW);
+                f.write_str("0x")?;
+                for byte in &frame[..end] {
+                    write!(f, "{byte:02x}")?;
+                }
+                end
+            }
+        };
+        if shown < frame.len() {
+            write!(f, "…(+{} bytes)", frame.len() - shown)?;
+        }
+        Ok(())
+    }
+}
+
+/// The frame as text if it is UTF-8 without control characters other than common whitespace.
+fn printable(frame: &[u8]) -> Option<&str> {
+    std::str::from_utf8(frame).ok().filter(|text| {
+        !text
+            .chars()
+            .any(|c| c.is_control() && !matches!(c, '\n' | '\r' | '\t'))
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn constructors_agree() {
+        let expected = Message::single(Bytes::from_static(b"abc"));
+        assert_eq!(Message::from("abc"), expected);
+        assert_eq!(Message::from(String::from("abc")), expected);
+        assert_eq!(Message::from(&b"abc"[..]), expected);
+        assert_eq!(Message::from(b"abc"), expected);
+        assert_eq!(Message::from(b"abc".to_vec()), expected);
+        assert_eq!(Message::from(Bytes::from("abc")), expected);
+        assert_eq!(Message::from(BytesMut::from("abc")), expected);
+        assert_eq!(Message::from(vec![Bytes::from("abc")]), expected);
+        assert_eq!(Message::from(["abc"]), expected);
+        assert_eq!(["abc"].into_iter().collect::<Message>(), expected);
+        assert_eq!(Message::new().with("abc"), expected);
+    }
+
+    #[test]
+    fn empty() {
+        let mut msg = Message::default();
+        assert!(msg.is_empty());
+        assert_eq!((msg.len(), msg.byte_len()), (0, 0));
+        assert_eq!((msg.first(), msg.last()), (None, None));
+        assert_eq!(msg.pop_front(), None);
+        assert_eq!(msg.pop_back(), None);
+        assert_eq!(msg, Message::new());
+    }
+
+    #[test]
+    fn frames_keep_their_order() {
+        let mut msg = Message::from(["b", "c"]);
+        msg.push_front("a");
+        msg.push("d");
+        msg.extend(["e", "f"]);
+        let frames: Vec<&[u8]> = msg.iter().map(|f| &f[..]).collect();
+        assert_eq!(frames, [b"a", b"b", b"c", b"d", b"e", b"f"]);
+        assert_eq!(&msg[0][..], b"a");
+        assert_eq!(msg.first(), Some(&Bytes::from("a")));
+        assert_eq!(msg.last(), Some(&Bytes::from("f")));
+        assert_eq!(msg.frames().len(), 6);
+        assert_eq!((&msg).into_iter().count(), 6);
+        assert_eq!(msg.pop_front(), Some(Bytes::from("a")));
+        assert_eq!(msg.pop_back(), Some(Bytes::from("f")));
+        let rest: Vec<Bytes> = msg.into_iter().collect();
+        assert_eq!(rest, ["b", "c", "d", "e"]);
+    }
+
+    #[test]
+    fn four_frames_stay_inline() {
+        let msg = Message::from(["id", "", "head", "body"]);
+        assert!(!msg.clone().into_frames().spilled());
+        assert!(msg.with("fifth").into_frames().spilled());
+    }
+
+    #[test]
+    fn clone_shares_payload() {
+        let msg = Message::from(vec![0u8; 1024]);
+        let copy = msg.clone();
+        assert_eq!(msg[0].as_ptr(), copy[0].as_ptr());
+    }
+
+    #[test]
+    fn byte_len_sums_frames() {
+        assert_eq!(Message::from(["", "ab", "cde"]).byte_len(), 5);
+    }
+
+    #[test]
+    fn debug_shows_text_hex_and_truncation() {
+        let msg = Message::from([&b"text"[..], b"", b"\x00\x01\xff", b"line\n"]);
+        assert_eq!(
+            format!("{msg:?}"),
+            r#"Message["text", "", 0x0001ff, "line\n"]"#
+        );
+
+        let long = Message::from("x".repeat(40));
+        assert_eq!(
+            format!("{long:?}"),
+            format!("Message[{:?}…(+8 bytes)]", "x".repeat(32))
+        );
+
+        let binary = Message::from(vec![0xabu8; 33]);
+        assert_eq!(
+            format!("{binary:?}"),
+            format!("Message[0x{}…(+1 bytes)]", "ab".repeat(32))
+        );
+
+        // 31 ASCII bytes then a 3-byte character: the cut backs off to a character boundary.
+        let text = format!("{}€", "a".repeat(31));
+        let msg = Message::from(text.as_str());
+        assert_eq!(
+            format!("{msg:?}"),
+            format!("Message[{:?}…(+3 bytes)]", "a".repeat(31))
+        );
+    }
+}

@@ -1,0 +1,12 @@
+//! The ZeroMQ Message Transport Protocol (ZMTP 3.1, RFC 37) for monocoque.
+//!
+//! [`proto`] is the sans-IO core: greeting, framing, commands, metadata, the security handshake and
+//! heartbeat timing as pure state machines, tested without sockets or sleeps. The compio driver
+//! that moves their bytes over TCP and IPC sits on top of it.
+
+#![forbid(unsafe_code)]
+#![cfg_attr(test, allow(clippy::unwrap_used))]
+
+#[cfg(feature = "fuzzing")]
+pub mod fuzzing;
+pub mod proto;

@@ -1,0 +1,324 @@
+//! Traffic codec: frames assembled into whole messages on the way in, messages and commands
+//! encoded into vectored write batches on the way out.
+
+use std::collections::VecDeque;
+
+use bytes::{Bytes, BytesMut};
+use monocoque_core::Message;
+
+use super::command::Command;
+use super::error::ProtocolError;
+use super::frame::{
+    FLAG_COMMAND, FLAG_MORE, Frame, FrameDecoder, encode_frame_header, frame_header_len,
+};
+
+/// Bodies at least this long are handed to the vectored write by reference instead of being copied
+/// next to their header.
+pub const DEFAULT_COPY_THRESHOLD: usize = 4096;
+
+/// What arrives on a connection after the handshake.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Inbound {
+    /// A complete multipart message.
+    Message(Message),
+    /// A command frame body (see [`Command::parse`]).
+    Command(Bytes),
+}
+
+/// Assembles frames into whole messages: a message is delivered with all its frames or not at all.
+///
+/// `max_message_len` bounds both each frame and the sum of a message's frames, so a peer cannot
+/// grow one message without limit through many frames.
+///
+/// ```
+/// use bytes::BytesMut;
+/// use monocoque_zmtp::proto::{Inbound, MessageDecoder};
+///
+/// let mut decoder = MessageDecoder::new(None);
+/// let mut buf = BytesMut::from(&b"\x01\x01a"[..]);
+/// assert_eq!(decoder.decode(&mut buf).unwrap(), None); // first frame of two
+/// buf.extend_from_slice(b"\x00\x01b");
+/// let Some(Inbound::Message(msg)) = decoder.decode(&mut buf).unwrap() else { panic!() };
+/// assert_eq!(msg.frames(), &["a", "b"]);
+/// ```
+#[derive(Debug, Clone)]
+pub struct MessageDecoder {
+    frames: FrameDecoder,
+    partial: Message,
+    partial_len: u64,
+    max_message_len: Option<u64>,
+}
+
+impl MessageDecoder {
+    /// A decoder with an optional limit on a message's total body bytes.
+    pub fn new(max_message_len: Option<u64>) -> Self {
+        Self {
+            frames: FrameDecoder::new(max_message_len),
+            partial: Message::new(),
+            partial_len: 0,
+            max_message_len,
+        }
+    }
+
+    /// Decodes the next complete message or command, or `Ok(None)` if more bytes are needed.
+    ///
+    /// Commands may arrive between the frames of a message (libzmq does not forbid it); they are
+    /// returned at once and the message goes on assembling.
+    pub fn decode(&mut self, buf: &mut BytesMut) -> Result<Option<Inbound>, ProtocolError> {
+        loop {
+            let Some(frame) = self.frames.decode(buf)? else {
+                return Ok(None);
+            };
+            match frame {
+                Frame::Command(body) => return Ok(Some(Inbound::Command(body))),
+                Frame::Message { body, more } => {
+                    self.partial_len += body.len() as u64;
+                    if let Some(max) = self.max_message_len {
+                        if self.partial_len > max {
+                            return Err(ProtocolError::MessageTooLarge {
+                                len: self.partial_len,
+                                max,
+                            });
+                        }
+                    }
+                    self.partial.push(body);
+                    if !more {
+                        self.partial_len = 0;
+                        return Ok(Some(Inbound::Message(std::mem::take(&mut self.partial))));
+                    }
+                }
+            }
+        }
+    }
+
+    /// Whether part of a message or frame has been consumed but not yet delivered.
+    pub fn is_mid_message(&self) -> bool {
+        !self.partial.is_empty() || self.frames.is_mid_frame()
+    }
+}
+
+/// An outgoing byte queue built for vectored writes.
+///
+/// Frame headers and small bodies are copied into one contiguous chunk; bodies of at least the
+/// copy threshold become chunks of their own, shared with the caller's `Bytes` rather than copied.
+/// [`take_chunks`](Self::take_chunks) hands everything queued to one vectored write.
+///
+/// ```
+/// use bytes::Bytes;
+/// use monocoque_core::Message;
+/// use monocoque_zmtp::proto::WriteBuffer;
+///
+/// let big = Bytes::from(vec![7u8; 10_000]);
+/// let mut out = WriteBuffer::new();
+/// out.push_message(&Message::from_iter([Bytes::from("key"), big.clone()]));
+/// let chunks = out.take_chunks();
+/// assert_eq!(chunks.len(), 2);
+/// assert_eq!(&chunks[0][..], b"\x01\x03key\x02\x00\x00\x00\x00\x00\x00\x27\x10");
+/// assert_eq!(chunks[1].as_ptr(), big.as_ptr()); // not copied
+/// ```
+#[derive(Debug)]
+pub struct WriteBuffer {
+    chunks: VecDeque<Bytes>,
+    head: BytesMut,
+    len: usize,
+    copy_threshold: usize,
+}
+
+impl Default for WriteBuffer {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl WriteBuffer {
+    /// An empty buffer with the [`DEFAULT_COPY_THRESHOLD`].
+    pub fn new() -> Self {
+        Self::with_copy_threshold(DEFAULT_COPY_THRESHOLD)
+    }
+
+    /// An empty buffer that copies bodies shorter than `copy_threshold` and shares longer ones.
+    pub fn with_copy_threshold(copy_threshold: usize) -> Self {
+        Self {
+            chunks: VecDeque::new(),
+            head: BytesMut::new(),
+            len: 0,
+            copy_threshold,
+        }
+    }
+
+    /// Queues raw bytes (the greeting).
+    pub fn push_raw(&mut self, bytes: &[u8]) {
+        self.head.extend_from_slice(bytes);
+        self.len += bytes.len();
+    }
+
+    /// Queues one message frame.
+    pub fn push_frame(&mut self, body: &Bytes, more: bool) {
+        self.push_framed(if more { FLAG_MORE } else { 0 }, body);
+    }
+
+    /// Queues every frame of a multipart message.
+    pub fn push_message(&mut self, message: &Message) {
+        let frames = message.frames();
+        let last = frames.len().saturating_sub(1);
+        for (i, body) in frames.iter().enumerate() {
+            self.push_frame(body, i < last);
+        }
+    }
+
+    /// Queues a command frame.
+    pub fn push_command(&mut self, command: &Command) {
+        let len = command.encoded_len();
+        self.head.reserve(frame_header_len(len) + len);
+        encode_frame_header(&mut self.head, FLAG_COMMAND, len);
+        command.encode(&mut self.head);
+        self.len += frame_header_len(len) + len;
+    }
+
+    /// Queues a command frame from an already encoded body (`name_len name data`).
+    pub fn push_command_body(&mut self, body: &Bytes) {
+        self.push_framed(FLAG_COMMAND, body);
+    }
+
+    fn push_framed(&mut self, flags: u8, body: &Bytes) {
+        encode_frame_header(&mut self.head, flags, body.len());
+        self.len += frame_header_len(body.len()) + body.len();
+        if body.len() >= self.copy_threshold {
+            self.seal_head();
+            self.chunks.push_back(body.clone());
+        } else {
+            self.head.extend_from_slice(body);
+        }
+    }
+
+    fn seal_head(&mut self) {
+        if !self.head.is_empty() {
+            self.chunks.push_back(self.head.split().freeze());
+        }
+    }
+
+    /// Total bytes queued.
+    pub fn len(&self) -> usize {
+        self.len
+    }
+
+    /// Whether nothing is queued.
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    /// Removes and returns everything queued, in order, as chunks for one vectored write.
+    pub fn take_chunks(&mut self) -> Vec<Bytes> {
+        self.seal_head();
+        self.len = 0;
+        self.chunks.drain(..).collect()
+    }
+
+    /// Removes everything queued into one contiguous buffer (tests and small writes).
+    pub fn take_contiguous(&mut self) -> BytesMut {
+        let mut out = BytesMut::with_capacity(self.len);
+        for chunk in self.take_chunks() {
+            out.extend_from_slice(&chunk);
+        }
+        out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const LIBZMQ_SINGLE: &[u8] = include_bytes!("../../testdata/msg_single.bin");
+    const LIBZMQ_MULTIPART: &[u8] = include_bytes!("../../testdata/msg_multipart.bin");
+    const LIBZMQ_LONG: &[u8] = include_bytes!("../../testdata/msg_long_65536.bin");
+
+    fn pattern(len: usize) -> Bytes {
+        (0..len).map(|i| (i % 251) as u8).collect::<Vec<_>>().into()
+    }
+
+    fn decode_one(bytes: &[u8]) -> Message {
+        let mut buf = BytesMut::from(bytes);
+        let mut decoder = MessageDecoder::new(None);
+        let Some(Inbound::Message(message)) = decoder.decode(&mut buf).unwrap() else {
+            panic!("expected one message");
+        };
+        assert!(buf.is_empty(), "trailing bytes");
+        message
+    }
+
+    fn encode(message: &Message) -> BytesMut {
+        let mut out = WriteBuffer::new();
+        out.push_message(message);
+        out.take_contiguous()
+    }
+
+    #[test]
+    fn libzmq_messages_decode_and_encode_byte_for_byte() {
+        let single = Message::from_iter(["hello"]);
+        let multipart = Message::from_iter([Bytes::from("id"), Bytes::new(), pattern(300)]);
+        let long = Message::from_iter([pattern(65536)]);
+        for (bytes, message) in [
+            (LIBZMQ_SINGLE, single),
+            (LIBZMQ_MULTIPART, multipart),
+            (LIBZMQ_LONG, long),
+        ] {
+            assert_eq!(decode_one(bytes), message);
+            assert_eq!(&encode(&message)[..], bytes);
+        }
+    }
+
+    #[test]
+    fn message_limit_counts_all_frames() {
+        let message = Message::from_iter([pattern(600), pattern(600)]);
+        let mut buf = encode(&message);
+        let mut decoder = MessageDecoder::new(Some(1000));
+        assert_eq!(
+            decoder.decode(&mut buf),
+            Err(ProtocolError::MessageTooLarge {
+                len: 1200,
+                max: 1000
+            })
+        );
+    }
+
+    #[test]
+    fn commands_pass_through_a_partial_message() {
+        let mut out = WriteBuffer::new();
+        out.push_frame(&Bytes::from("a"), true);
+        out.push_command(&Command::Pong(Bytes::new()));
+        out.push_frame(&Bytes::from("b"), false);
+        let mut buf = out.take_contiguous();
+        let mut decoder = MessageDecoder::new(None);
+        assert!(matches!(
+            decoder.decode(&mut buf),
+            Ok(Some(Inbound::Command(_)))
+        ));
+        assert!(decoder.is_mid_message());
+        let Ok(Some(Inbound::Message(message))) = decoder.decode(&mut buf) else {
+            panic!()
+        };
+        assert_eq!(message.frames(), &["a", "b"]);
+        assert!(!decoder.is_mid_message());
+    }
+
+    #[test]
+    fn small_messages_coalesce_into_one_chunk() {
+        let mut out = WriteBuffer::new();
+        for i in 0..100u8 {
+            out.push_message(&Message::from_iter([vec![i; 10]]));
+        }
+        assert_eq!(out.len(), 100 * 12);
+        let chunks = out.take_chunks();
+        assert_eq!(chunks.len(), 1);
+        assert_eq!(chunks[0].len(), 1200);
+        assert!(out.is_empty());
+    }
+
+    #[test]
+    fn empty_message_list_encodes_nothing() {
+        let mut out = WriteBuffer::new();
+        out.push_message(&Message::new());
+        assert!(out.is_empty());
+        assert!(out.take_chunks().is_empty());
+    }
+}

@@ -1,0 +1,65 @@
+//! Security mechanisms: the exchange of commands between the greeting and the first message.
+//!
+//! The handshake knows nothing about what a mechanism says: it moves command bodies in and out of
+//! a [`Mechanism`] until the mechanism reports the peer's metadata. PLAIN and CURVE implement the
+//! same trait.
+
+mod null;
+
+pub use null::Null;
+
+use bytes::Bytes;
+
+use super::error::ProtocolError;
+use super::greeting::{Greeting, MechanismName};
+use super::metadata::Metadata;
+
+/// Where a mechanism's exchange stands after a command.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum MechanismStatus {
+    /// More commands must be exchanged.
+    InProgress,
+    /// The exchange is complete; this is the metadata the peer sent.
+    Complete(Metadata),
+}
+
+/// One security mechanism's side of a handshake.
+///
+/// Output is a list of command bodies (`name_len name data`) for the handshake to frame and send.
+///
+/// ```
+/// use bytes::Bytes;
+/// use monocoque_zmtp::proto::{Command, Mechanism, MechanismStatus, Metadata, Null, SocketType};
+///
+/// let ours = Metadata::for_socket(SocketType::Pull, None);
+/// let mut null = Null::new();
+/// let mut out = Vec::new();
+/// null.start(&ours, &mut out);
+/// assert_eq!(Command::parse(out[0].clone()).unwrap(), Command::Ready(ours.clone()));
+///
+/// let theirs = Metadata::for_socket(SocketType::Push, None);
+/// let status = null.receive(Command::Ready(theirs.clone()).to_bytes(), &mut out).unwrap();
+/// assert_eq!(status, MechanismStatus::Complete(theirs));
+/// ```
+pub trait Mechanism: std::fmt::Debug + Send {
+    /// The name announced in the greeting.
+    fn name(&self) -> MechanismName;
+
+    /// Whether we act as the server of this mechanism (the greeting's as-server field).
+    fn as_server(&self) -> bool;
+
+    /// Checks the peer's greeting beyond the mechanism name, which the handshake has already
+    /// compared (for example, that exactly one side is the server).
+    fn check_peer_greeting(&self, peer: &Greeting) -> Result<(), ProtocolError>;
+
+    /// Called once the greetings are exchanged: queues the commands we open with. `local` is the
+    /// metadata our READY (or equivalent) must carry.
+    fn start(&mut self, local: &Metadata, out: &mut Vec<Bytes>);
+
+    /// Takes one command body from the peer, possibly queueing replies.
+    fn receive(
+        &mut self,
+        command: Bytes,
+        out: &mut Vec<Bytes>,
+    ) -> Result<MechanismStatus, ProtocolError>;
+}

@@ -1,0 +1,31 @@
+//! The sans-IO ZMTP 3.1 core: pure, deterministic state machines that never touch a socket or a
+//! clock. Bytes go in as `BytesMut`, bytes come out through a [`WriteBuffer`], and time is an
+//! `Instant` passed in. Nothing here may depend on an async runtime.
+
+mod codec;
+mod command;
+mod error;
+mod frame;
+mod greeting;
+mod handshake;
+mod heartbeat;
+mod mechanism;
+mod metadata;
+mod socket_type;
+
+pub use codec::{DEFAULT_COPY_THRESHOLD, Inbound, MessageDecoder, WriteBuffer};
+pub use command::{Command, MAX_PING_CONTEXT, Subscription};
+pub use error::ProtocolError;
+pub use frame::{
+    FLAG_COMMAND, FLAG_LONG, FLAG_MORE, Frame, FrameDecoder, MAX_FRAME_LEN, encode_frame_header,
+    frame_header_len,
+};
+pub use greeting::{GREETING_LEN, Greeting, MechanismName, Version};
+pub use handshake::{
+    DEFAULT_HANDSHAKE_TIMEOUT, DEFAULT_MAX_HANDSHAKE_COMMAND, ExpectGreeting, ExpectMechanism,
+    Handshake, HandshakeConfig, PeerInfo, Transition,
+};
+pub use heartbeat::{Heartbeat, HeartbeatConfig};
+pub use mechanism::{Mechanism, MechanismStatus, Null};
+pub use metadata::{IDENTITY, Metadata, RESOURCE, SOCKET_TYPE};
+pub use socket_type::{SocketType, UnknownSocketType};

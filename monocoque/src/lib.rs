@@ -1,0 +1,58 @@
+//! monocoque: ZeroMQ in pure Rust, on io_uring through compio, wire-compatible with libzmq.
+//!
+//! This crate is the public face of the project. Today it exposes the runtime-free building
+//! blocks and the sans-IO ZMTP 3.1 core; the socket types (PAIR, PUB, SUB, XPUB, XSUB, PUSH, PULL,
+//! REQ, REP, DEALER, ROUTER) are built on top of them.
+//!
+//! # Quick start: a handshake without sockets
+//!
+//! The protocol core runs anywhere, with no runtime: two handshakes talk through in-memory
+//! buffers, exactly as they would over TCP.
+//!
+//! ```
+//! use std::time::Instant;
+//! use bytes::BytesMut;
+//! use monocoque::proto::{Handshake, HandshakeConfig, Null, WriteBuffer};
+//! use monocoque::SocketType;
+//!
+//! let now = Instant::now();
+//! let (mut to_router, mut to_req) = (WriteBuffer::new(), WriteBuffer::new());
+//! let mut req = Handshake::new(
+//!     HandshakeConfig::new(SocketType::Req).identity("client-1"),
+//!     Box::new(Null::new()), now, &mut to_router,
+//! );
+//! let mut router = Handshake::new(
+//!     HandshakeConfig::new(SocketType::Router),
+//!     Box::new(Null::new()), now, &mut to_req,
+//! );
+//! let (mut req_in, mut router_in) = (BytesMut::new(), BytesMut::new());
+//! while !(req.is_done() && router.is_done()) {
+//!     router_in.extend_from_slice(&to_router.take_contiguous());
+//!     req_in.extend_from_slice(&to_req.take_contiguous());
+//!     router.receive(&mut router_in, &mut to_req)?;
+//!     req.receive(&mut req_in, &mut to_router)?;
+//! }
+//! let client = router.peer().unwrap();
+//! assert_eq!(client.socket_type, SocketType::Req);
+//! assert_eq!(client.identity.as_deref(), Some(&b"client-1"[..]));
+//! # Ok::<(), monocoque::proto::ProtocolError>(())
+//! ```
+
+#![forbid(unsafe_code)]
+
+#[doc(inline)]
+pub use monocoque_core::{
+    Backoff, Endpoint, EndpointError, HighWaterMark, Message, PeerId, PeerTable,
+};
+#[doc(inline)]
+pub use monocoque_zmtp::proto::SocketType;
+
+/// The sans-IO ZMTP 3.1 protocol core, for building drivers and tools on other runtimes.
+pub mod proto {
+    #[doc(inline)]
+    pub use monocoque_zmtp::proto::{
+        Command, Frame, FrameDecoder, Greeting, Handshake, HandshakeConfig, Heartbeat,
+        HeartbeatConfig, Inbound, Mechanism, MechanismName, MechanismStatus, MessageDecoder,
+        Metadata, Null, PeerInfo, ProtocolError, Subscription, Version, WriteBuffer,
+    };
+}
