@@ -55,7 +55,7 @@ fn ready(socket_type: &str) -> Vec<u8> {
     let mut metadata = Metadata::new();
     metadata
         .insert("Socket-Type", socket_type.to_owned())
-        .unwrap();
+        .expect("valid property");
     let mut out = WriteBuffer::new();
     out.push_command(&Command::Ready(metadata));
     out.take_contiguous().to_vec()

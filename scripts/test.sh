@@ -1,0 +1,25 @@
+#!/usr/bin/env bash
+# The whole test suite: what CI runs (through .ci/run) and what a developer runs before a commit.
+#
+#   scripts/test.sh
+#
+# Needs only a Rust toolchain and a C++ compiler: the libzmq peer of the interop tests is built
+# from source by the `zmq` crate. On CI (CI=true) it also checks formatting, lints and docs.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+# The sans-IO line: nothing under a proto/ folder may talk to the runtime.
+if grep -rn 'compio' --include='*.rs' */src/proto; then
+  echo "error: the sans-IO protocol core imports compio (see docs/ARCHITECTURE.md)" >&2
+  exit 1
+fi
+
+if [ "${CI:-}" = "true" ]; then
+  cargo fmt --all -- --check
+  cargo clippy --workspace --all-targets --locked -- -D warnings
+  RUSTDOCFLAGS="-D warnings" cargo doc --workspace --no-deps --locked
+fi
+
+cargo test --workspace --all-targets --locked
+# Doc tests are not part of --all-targets.
+cargo test --workspace --doc --locked
