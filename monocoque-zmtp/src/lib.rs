@@ -7,6 +7,7 @@
 #![forbid(unsafe_code)]
 #![cfg_attr(test, allow(clippy::unwrap_used))]
 
+pub mod driver;
 #[cfg(feature = "fuzzing")]
 pub mod fuzzing;
 pub mod proto;

@@ -40,12 +40,23 @@
 
 #![forbid(unsafe_code)]
 
+mod sockets;
+
 #[doc(inline)]
 pub use monocoque_core::{
     Backoff, Endpoint, EndpointError, HighWaterMark, Message, PeerId, PeerTable,
 };
 #[doc(inline)]
+pub use monocoque_zmtp::driver::{Error, SocketOptions};
+#[doc(inline)]
 pub use monocoque_zmtp::proto::SocketType;
+#[doc(inline)]
+pub use monocoque_zmtp::proto::{RecvError, SendError, SendErrorKind};
+#[doc(inline)]
+pub use sockets::{
+    DealerSocket, PairSocket, PubSocket, PullSocket, PushSocket, RepSocket, ReqSocket,
+    RouterSocket, SubSocket, XPubSocket, XSubSocket,
+};
 
 /// The sans-IO ZMTP 3.1 protocol core, for building drivers and tools on other runtimes.
 pub mod proto {

@@ -11,7 +11,9 @@ mod handshake;
 mod heartbeat;
 mod mechanism;
 mod metadata;
+mod socket;
 mod socket_type;
+mod trie;
 
 pub use codec::{DEFAULT_COPY_THRESHOLD, Inbound, MessageDecoder, WriteBuffer};
 pub use command::{Command, MAX_PING_CONTEXT, Subscription};
@@ -28,4 +30,8 @@ pub use handshake::{
 pub use heartbeat::{Heartbeat, HeartbeatConfig};
 pub use mechanism::{Mechanism, MechanismStatus, Null};
 pub use metadata::{IDENTITY, Metadata, RESOURCE, SOCKET_TYPE};
+pub use socket::{
+    Event, Origin, Pipe, Pipes, RecvError, SendError, SendErrorKind, SocketCore, SocketLimits,
+};
 pub use socket_type::{SocketType, UnknownSocketType};
+pub use trie::{SubscriptionSet, SubscriptionTrie, Unsubscribed};

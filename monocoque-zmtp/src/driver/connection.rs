@@ -1,0 +1,263 @@
+//! One connection: the handshake, then a read loop in this task and a write loop in another.
+
+use std::pin::pin;
+use std::rc::Rc;
+use std::time::Instant;
+
+use bytes::BytesMut;
+use compio::BufResult;
+use compio::io::{AsyncReadExt, AsyncWriteExt};
+use futures_util::future::{Either, select};
+use monocoque_core::PeerId;
+
+use super::shared::{PipeSignals, Shared};
+use super::transport::Stream;
+use crate::proto::{
+    Command, Handshake, HandshakeConfig, Inbound, MessageDecoder, Null, Origin, PeerInfo,
+    ProtocolError, WriteBuffer,
+};
+
+/// Bytes asked of the kernel per read: large reads, many frames decoded per read.
+const READ_CHUNK: usize = 64 * 1024;
+
+/// Bytes of queued messages moved into one vectored write.
+const WRITE_BATCH: usize = 256 * 1024;
+
+/// Why a connection ended.
+#[derive(Debug, thiserror::Error)]
+pub(crate) enum ConnectionEnd {
+    #[error("I/O error: {0}")]
+    Io(#[from] std::io::Error),
+    #[error("protocol error: {0}")]
+    Protocol(#[from] ProtocolError),
+    #[error("handshake timed out")]
+    HandshakeTimeout,
+    #[error("peer closed the connection")]
+    Closed,
+    #[error("refused by the socket's pattern")]
+    Refused,
+    #[error("closed by the socket")]
+    ClosedLocally,
+}
+
+/// Which pipe a connection feeds: its own (accepted) or the connecting pipe that outlives it.
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum PipeFor {
+    Accepted,
+    Connecting(PeerId),
+}
+
+/// Runs a connection to its end: handshake, then traffic until either side closes.
+pub(crate) async fn serve(shared: Rc<Shared>, mut stream: Stream, pipe: PipeFor) -> ConnectionEnd {
+    let handshake = handshake(&shared, &mut stream);
+    let outcome = match shared.options.handshake_timeout {
+        Some(limit) => match compio::time::timeout(limit, handshake).await {
+            Ok(outcome) => outcome,
+            Err(_) => return ConnectionEnd::HandshakeTimeout,
+        },
+        None => handshake.await,
+    };
+    let (peer, leftover) = match outcome {
+        Ok(done) => done,
+        Err(end) => return end,
+    };
+    let id = match pipe {
+        PipeFor::Accepted => shared.attach(Origin::Accept),
+        PipeFor::Connecting(id) => id,
+    };
+    let signals = shared.connection_signals(id);
+    // Whatever ends this connection (including the task being dropped), the pipe learns of it.
+    let _guard = ConnectionGuard {
+        shared: shared.clone(),
+        id,
+        detach: matches!(pipe, PipeFor::Accepted),
+    };
+    if !shared.with_core(|core| core.connected(id, peer)) {
+        return ConnectionEnd::Refused;
+    }
+    shared.send_ready.notify(usize::MAX);
+    let (reader, writer) = stream.split();
+    let writer = compio::runtime::spawn(write_loop(shared.clone(), id, signals.clone(), writer));
+    let closed = wait_closed(&signals);
+    let end = match select(
+        pin!(read_loop(&shared, id, &signals, reader, leftover)),
+        pin!(closed),
+    )
+    .await
+    {
+        Either::Left((end, _)) => end,
+        Either::Right(((), _)) => ConnectionEnd::ClosedLocally,
+    };
+    drop(writer);
+    end
+}
+
+async fn handshake(
+    shared: &Shared,
+    stream: &mut Stream,
+) -> Result<(PeerInfo, BytesMut), ConnectionEnd> {
+    let mut config = HandshakeConfig::new(shared.socket_type).timeout(None);
+    if let Some(id) = &shared.options.routing_id {
+        config = config.identity(id.clone());
+    }
+    let mut out = WriteBuffer::new();
+    let mut handshake = Handshake::new(config, Box::new(Null::new()), Instant::now(), &mut out);
+    let mut input = BytesMut::with_capacity(1024);
+    loop {
+        if !out.is_empty() {
+            let BufResult(result, _) = stream.write_all(out.take_contiguous()).await;
+            result?;
+        }
+        if let Some(peer) = handshake.peer() {
+            return Ok((peer.clone(), input));
+        }
+        let BufResult(read, buf) = stream.append(input).await;
+        input = buf;
+        if read? == 0 {
+            return Err(ConnectionEnd::Closed);
+        }
+        if let Err(error) = handshake.receive(&mut input, &mut out) {
+            // Tell the peer why (an ERROR command may be queued) before closing.
+            if !out.is_empty() {
+                let _ = stream.write_all(out.take_contiguous()).await;
+            }
+            return Err(error.into());
+        }
+        if input.capacity() - input.len() < 256 {
+            input.reserve(1024);
+        }
+    }
+}
+
+async fn read_loop(
+    shared: &Shared,
+    id: PeerId,
+    signals: &PipeSignals,
+    mut stream: Stream,
+    mut buf: BytesMut,
+) -> ConnectionEnd {
+    let mut decoder = MessageDecoder::new(shared.options.max_message_size);
+    loop {
+        loop {
+            match decoder.decode(&mut buf) {
+                Ok(None) => break,
+                Ok(Some(Inbound::Message(message))) => {
+                    let has_room = shared.with_core(|core| core.inbound(id, message));
+                    shared.recv_ready.notify(1);
+                    if !has_room {
+                        wait_for_room(shared, id, signals).await;
+                        if signals.closing.get() {
+                            return ConnectionEnd::ClosedLocally;
+                        }
+                    }
+                }
+                Ok(Some(Inbound::Command(body))) => match Command::parse(body) {
+                    Ok(Command::Ping { context, .. }) => {
+                        let pong = Command::Pong(
+                            context.slice(..context.len().min(crate::proto::MAX_PING_CONTEXT)),
+                        );
+                        signals.control.borrow_mut().push_back(pong);
+                        signals.writable.notify(1);
+                    }
+                    Ok(command @ (Command::Subscribe(_) | Command::Cancel(_))) => {
+                        shared.with_core(|core| core.command(id, &command));
+                        shared.recv_ready.notify(1);
+                    }
+                    // Unknown commands, PONG and anything else after the handshake are skipped.
+                    Ok(_) => {}
+                    Err(error) => return error.into(),
+                },
+                Err(error) => return error.into(),
+            }
+        }
+        if buf.capacity() - buf.len() < READ_CHUNK / 4 {
+            buf.reserve(READ_CHUNK);
+        }
+        let BufResult(read, returned) = stream.append(buf).await;
+        buf = returned;
+        match read {
+            Ok(0) => return ConnectionEnd::Closed,
+            Ok(_) => {}
+            Err(error) => return error.into(),
+        }
+    }
+}
+
+async fn wait_for_room(shared: &Shared, id: PeerId, signals: &PipeSignals) {
+    loop {
+        let listener = signals.readable.listen();
+        let paused = shared
+            .core
+            .borrow()
+            .pipes()
+            .get(id)
+            .is_some_and(|p| p.is_reader_paused());
+        if !paused || signals.closing.get() {
+            return;
+        }
+        listener.await;
+    }
+}
+
+async fn wait_closed(signals: &PipeSignals) {
+    loop {
+        let listener = signals.close.listen();
+        if signals.closing.get() {
+            return;
+        }
+        listener.await;
+    }
+}
+
+async fn write_loop(shared: Rc<Shared>, id: PeerId, signals: Rc<PipeSignals>, mut stream: Stream) {
+    let mut out = WriteBuffer::new();
+    loop {
+        let listener = signals.writable.listen();
+        if signals.closing.get() {
+            return;
+        }
+        let taken = {
+            let mut core = shared.core.borrow_mut();
+            if !core.pipes().contains(id) {
+                return;
+            }
+            for command in signals.control.borrow_mut().drain(..) {
+                out.push_command(&command);
+            }
+            core.drain_outgoing(id, &mut out, WRITE_BATCH)
+        };
+        if taken > 0 {
+            shared.send_ready.notify(usize::MAX);
+        }
+        if out.is_empty() {
+            listener.await;
+            continue;
+        }
+        signals.writing.set(true);
+        let BufResult(result, _) = stream.write_vectored_all(out.take_chunks()).await;
+        signals.writing.set(false);
+        shared.flushed.notify(usize::MAX);
+        if result.is_err() {
+            // The read side sees the broken connection too and ends it.
+            signals.close();
+            return;
+        }
+    }
+}
+
+/// Tells the socket that a connection ended, however its task ended.
+struct ConnectionGuard {
+    shared: Rc<Shared>,
+    id: PeerId,
+    detach: bool,
+}
+
+impl Drop for ConnectionGuard {
+    fn drop(&mut self) {
+        if self.detach {
+            self.shared.detach(self.id);
+        } else {
+            self.shared.disconnected(self.id);
+        }
+    }
+}

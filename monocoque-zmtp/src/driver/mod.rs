@@ -1,0 +1,12 @@
+//! The compio driver: listeners, connectors and one read loop and one write loop per connection,
+//! moving the bytes of the sans-IO [`proto`](crate::proto) state machines over TCP and Unix
+//! domain sockets.
+
+mod connection;
+mod options;
+mod shared;
+mod socket;
+mod transport;
+
+pub use options::SocketOptions;
+pub use socket::{Error, Socket};

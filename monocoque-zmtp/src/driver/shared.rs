@@ -1,0 +1,149 @@
+//! The state a socket shares with its connection tasks, all on one runtime thread.
+
+use std::cell::{Cell, RefCell};
+use std::collections::{HashMap, VecDeque};
+use std::rc::Rc;
+
+use event_listener::Event;
+use monocoque_core::PeerId;
+
+use super::options::SocketOptions;
+use crate::proto::{Command, Event as CoreEvent, Origin, SocketCore, SocketType};
+
+/// Wake-ups and per-connection state of one pipe.
+#[derive(Debug, Default)]
+pub(crate) struct PipeSignals {
+    /// The pipe has something new to write.
+    pub(crate) writable: Event,
+    /// The pipe's inbound queue has room again.
+    pub(crate) readable: Event,
+    /// The connection must close (refused by the pattern, or the socket is going away).
+    pub(crate) close: Event,
+    pub(crate) closing: Cell<bool>,
+    /// Connection-level commands to send ahead of messages (PONG).
+    pub(crate) control: RefCell<VecDeque<Command>>,
+    /// A write is in progress: `close` waits for it.
+    pub(crate) writing: Cell<bool>,
+}
+
+impl PipeSignals {
+    pub(crate) fn close(&self) {
+        self.closing.set(true);
+        self.close.notify(usize::MAX);
+        self.writable.notify(usize::MAX);
+        self.readable.notify(usize::MAX);
+    }
+}
+
+/// Everything a socket's tasks share.
+#[derive(Debug)]
+pub(crate) struct Shared {
+    pub(crate) socket_type: SocketType,
+    pub(crate) options: SocketOptions,
+    pub(crate) core: RefCell<SocketCore>,
+    /// Room appeared in some send queue.
+    pub(crate) send_ready: Event,
+    /// A message arrived for the application.
+    pub(crate) recv_ready: Event,
+    /// A writer finished a batch (for `close`).
+    pub(crate) flushed: Event,
+    signals: RefCell<HashMap<PeerId, Rc<PipeSignals>>>,
+}
+
+impl Shared {
+    pub(crate) fn new(socket_type: SocketType, options: SocketOptions) -> Self {
+        Self {
+            socket_type,
+            core: RefCell::new(SocketCore::new(socket_type, options.limits())),
+            options,
+            send_ready: Event::new(),
+            recv_ready: Event::new(),
+            flushed: Event::new(),
+            signals: RefCell::new(HashMap::new()),
+        }
+    }
+
+    /// Runs `f` on the core, then acts on the events it produced.
+    pub(crate) fn with_core<R>(&self, f: impl FnOnce(&mut SocketCore) -> R) -> R {
+        let mut core = self.core.borrow_mut();
+        let result = f(&mut core);
+        self.dispatch(&mut core);
+        result
+    }
+
+    fn dispatch(&self, core: &mut SocketCore) {
+        let signals = self.signals.borrow();
+        for event in core.take_events() {
+            match event {
+                CoreEvent::Writable(id) => {
+                    if let Some(s) = signals.get(&id) {
+                        s.writable.notify(1);
+                    }
+                }
+                CoreEvent::Readable(id) => {
+                    if let Some(s) = signals.get(&id) {
+                        s.readable.notify(1);
+                    }
+                }
+                CoreEvent::Close(id) => {
+                    if let Some(s) = signals.get(&id) {
+                        s.close();
+                    }
+                }
+            }
+        }
+    }
+
+    /// Adds a pipe.
+    pub(crate) fn attach(&self, origin: Origin) -> PeerId {
+        self.with_core(|core| core.attach(origin))
+    }
+
+    /// Fresh signals for a new connection of pipe `id`. Each connection has its own, so a task of
+    /// a dead connection can never act on its successor's behalf.
+    pub(crate) fn connection_signals(&self, id: PeerId) -> Rc<PipeSignals> {
+        let signals = Rc::new(PipeSignals::default());
+        if let Some(old) = self.signals.borrow_mut().insert(id, signals.clone()) {
+            old.close();
+        }
+        signals
+    }
+
+    /// Removes a pipe; its connection, if any, is told to close.
+    pub(crate) fn detach(&self, id: PeerId) {
+        self.with_core(|core| core.detach(id));
+        if let Some(signals) = self.signals.borrow_mut().remove(&id) {
+            signals.close();
+        }
+        // A REQ waiting on a pipe that vanished, or a sender blocked on it, re-evaluates.
+        self.send_ready.notify(usize::MAX);
+        self.recv_ready.notify(usize::MAX);
+    }
+
+    /// Records that the connection of pipe `id` ended; the pipe stays for the next one.
+    pub(crate) fn disconnected(&self, id: PeerId) {
+        self.with_core(|core| core.disconnected(id));
+        if let Some(signals) = self.signals.borrow_mut().remove(&id) {
+            signals.close();
+        }
+        self.flushed.notify(usize::MAX);
+    }
+
+    /// Every pipe's signals, to close them all.
+    pub(crate) fn all_signals(&self) -> Vec<Rc<PipeSignals>> {
+        self.signals.borrow().values().cloned().collect()
+    }
+
+    /// Whether every connected pipe has written everything queued for it.
+    pub(crate) fn is_flushed(&self) -> bool {
+        let core = self.core.borrow();
+        let signals = self.signals.borrow();
+        core.pipes().ids().iter().all(|id| {
+            let Some(pipe) = core.pipes().get(*id) else {
+                return true;
+            };
+            pipe.peer().is_none()
+                || (!pipe.has_outgoing() && !signals.get(id).is_some_and(|s| s.writing.get()))
+        })
+    }
+}

@@ -1,0 +1,372 @@
+//! Per-peer queues and the two routing strategies every pattern is built from: load-balancing
+//! over pipes that can take a message, and fair-queuing over pipes that have one.
+
+use std::collections::VecDeque;
+
+use bytes::Bytes;
+use monocoque_core::{HighWaterMark, Message, PeerId, PeerTable};
+
+use super::Event;
+use crate::proto::codec::WriteBuffer;
+use crate::proto::command::Subscription;
+use crate::proto::greeting::Version;
+use crate::proto::handshake::PeerInfo;
+
+/// The limits and switches a [`SocketCore`](super::SocketCore) is built with.
+///
+/// ```
+/// use monocoque_zmtp::proto::SocketLimits;
+/// let limits = SocketLimits { send_hwm: 10, ..SocketLimits::default() };
+/// assert_eq!(limits.recv_hwm, 1000);
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SocketLimits {
+    /// Messages queued per peer for sending (libzmq's ZMQ_SNDHWM; 0 is unlimited).
+    pub send_hwm: usize,
+    /// Messages queued per peer after receiving (ZMQ_RCVHWM; 0 is unlimited).
+    pub recv_hwm: usize,
+    /// ROUTER: fail a send to an unknown or full peer instead of dropping it (ZMQ_ROUTER_MANDATORY).
+    pub router_mandatory: bool,
+    /// Seed for generated routing ids, so that tests are reproducible.
+    pub seed: u32,
+}
+
+impl Default for SocketLimits {
+    fn default() -> Self {
+        Self {
+            send_hwm: HighWaterMark::DEFAULT_LIMIT,
+            recv_hwm: HighWaterMark::DEFAULT_LIMIT,
+            router_mandatory: false,
+            seed: 0,
+        }
+    }
+}
+
+/// How a pipe came to be.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Origin {
+    /// Created by `connect`: exists before its connection and survives reconnections.
+    Connect,
+    /// Created for an accepted connection once its handshake completed; gone when it closes.
+    Accept,
+}
+
+/// The queues of one peer.
+#[derive(Debug)]
+pub struct Pipe {
+    origin: Origin,
+    peer: Option<PeerInfo>,
+    routing_id: Bytes,
+    subscriptions: VecDeque<Subscription>,
+    out: VecDeque<Message>,
+    out_hwm: HighWaterMark,
+    inbound: VecDeque<Message>,
+    in_hwm: HighWaterMark,
+    reader_paused: bool,
+}
+
+impl Pipe {
+    /// How the pipe came to be.
+    pub fn origin(&self) -> Origin {
+        self.origin
+    }
+
+    /// The connected peer, if a connection is up.
+    pub fn peer(&self) -> Option<&PeerInfo> {
+        self.peer.as_ref()
+    }
+
+    /// The routing id a ROUTER knows this peer by (empty for other types).
+    pub fn routing_id(&self) -> &Bytes {
+        &self.routing_id
+    }
+
+    /// Messages waiting to be written.
+    pub fn queued_out(&self) -> usize {
+        self.out.len()
+    }
+
+    /// Messages received and not yet taken by the application.
+    pub fn queued_in(&self) -> usize {
+        self.inbound.len()
+    }
+
+    /// Whether anything (a message or a subscription) waits to be written.
+    pub fn has_outgoing(&self) -> bool {
+        !self.out.is_empty() || !self.subscriptions.is_empty()
+    }
+
+    /// Whether the reader of this pipe was told to pause because its inbound queue is full.
+    pub fn is_reader_paused(&self) -> bool {
+        self.reader_paused
+    }
+
+    /// Whether the send queue is at its high-water mark.
+    pub fn is_full(&self) -> bool {
+        self.out_hwm.is_full()
+    }
+
+    pub(crate) fn set_peer(&mut self, peer: PeerInfo) {
+        self.peer = Some(peer);
+    }
+
+    pub(crate) fn set_routing_id(&mut self, id: Bytes) {
+        self.routing_id = id;
+    }
+
+    fn version(&self) -> Version {
+        self.peer.as_ref().map_or(Version::V3_1, |p| p.version)
+    }
+}
+
+/// Every pipe of a socket, in attach order, with the load-balancing cursor and the fair-queue of
+/// pipes that have input.
+#[derive(Debug)]
+pub struct Pipes {
+    table: PeerTable<Pipe>,
+    order: Vec<PeerId>,
+    cursor: usize,
+    with_input: VecDeque<PeerId>,
+    events: Vec<Event>,
+    limits: SocketLimits,
+}
+
+impl Pipes {
+    pub(crate) fn new(limits: SocketLimits) -> Self {
+        Self {
+            table: PeerTable::new(),
+            order: Vec::new(),
+            cursor: 0,
+            with_input: VecDeque::new(),
+            events: Vec::new(),
+            limits,
+        }
+    }
+
+    pub(crate) fn attach(&mut self, origin: Origin) -> PeerId {
+        let id = self.table.insert(Pipe {
+            origin,
+            peer: None,
+            routing_id: Bytes::new(),
+            subscriptions: VecDeque::new(),
+            out: VecDeque::new(),
+            out_hwm: HighWaterMark::from_option_value(self.limits.send_hwm),
+            inbound: VecDeque::new(),
+            in_hwm: HighWaterMark::from_option_value(self.limits.recv_hwm),
+            reader_paused: false,
+        });
+        self.order.push(id);
+        id
+    }
+
+    pub(crate) fn detach(&mut self, id: PeerId) -> Option<Pipe> {
+        let pipe = self.table.remove(id)?;
+        if let Some(pos) = self.order.iter().position(|&p| p == id) {
+            self.order.remove(pos);
+            if self.cursor > pos {
+                self.cursor -= 1;
+            }
+        }
+        self.with_input.retain(|&p| p != id);
+        Some(pipe)
+    }
+
+    /// The pipe `id`, if it is still attached.
+    pub fn get(&self, id: PeerId) -> Option<&Pipe> {
+        self.table.get(id)
+    }
+
+    pub(crate) fn get_mut(&mut self, id: PeerId) -> Option<&mut Pipe> {
+        self.table.get_mut(id)
+    }
+
+    /// Whether `id` is attached.
+    pub fn contains(&self, id: PeerId) -> bool {
+        self.table.contains(id)
+    }
+
+    /// Every pipe id, in attach order.
+    pub fn ids(&self) -> &[PeerId] {
+        &self.order
+    }
+
+    /// The number of pipes.
+    pub fn len(&self) -> usize {
+        self.order.len()
+    }
+
+    /// Whether there are no pipes.
+    pub fn is_empty(&self) -> bool {
+        self.order.is_empty()
+    }
+
+    /// Forgets the connection of `id`: pending subscriptions are dropped (the next connection
+    /// replays them), queued messages stay.
+    pub(crate) fn clear_peer(&mut self, id: PeerId) {
+        if let Some(pipe) = self.table.get_mut(id) {
+            pipe.peer = None;
+            pipe.subscriptions.clear();
+        }
+    }
+
+    pub(crate) fn push_event(&mut self, event: Event) {
+        self.events.push(event);
+    }
+
+    pub(crate) fn mark_writable(&mut self, id: PeerId) {
+        if self.table.get(id).is_some_and(Pipe::has_outgoing) {
+            self.events.push(Event::Writable(id));
+        }
+    }
+
+    pub(crate) fn take_events(&mut self) -> std::vec::Drain<'_, Event> {
+        self.events.drain(..)
+    }
+
+    /// Queues `message` for `id` unless its queue is full.
+    pub(crate) fn push_out(&mut self, id: PeerId, message: Message) -> Result<(), Message> {
+        let Some(pipe) = self.table.get_mut(id) else {
+            return Err(message);
+        };
+        if !pipe.out_hwm.try_acquire() {
+            return Err(message);
+        }
+        let was_idle = !pipe.has_outgoing();
+        pipe.out.push_back(message);
+        if was_idle {
+            self.events.push(Event::Writable(id));
+        }
+        Ok(())
+    }
+
+    /// Queues a subscription change for `id`. Subscriptions bypass the high-water mark: they are
+    /// few and small, and losing one would silently change what the peer sends us.
+    pub(crate) fn push_subscription(&mut self, id: PeerId, subscription: Subscription) {
+        if let Some(pipe) = self.table.get_mut(id) {
+            let was_idle = !pipe.has_outgoing();
+            pipe.subscriptions.push_back(subscription);
+            if was_idle {
+                self.events.push(Event::Writable(id));
+            }
+        }
+    }
+
+    /// Load-balancing: the next pipe in round-robin order whose queue has room takes `message`.
+    pub(crate) fn load_balance(&mut self, message: Message) -> Result<PeerId, Message> {
+        let n = self.order.len();
+        for _ in 0..n {
+            if self.cursor >= n {
+                self.cursor = 0;
+            }
+            let id = self.order[self.cursor];
+            self.cursor += 1;
+            if self
+                .table
+                .get(id)
+                .is_some_and(|p| !p.is_full() && accepts_traffic(p))
+            {
+                // Room was checked just above, so this cannot fail.
+                return self.push_out(id, message).map(|()| id);
+            }
+        }
+        Err(message)
+    }
+
+    /// Queues a received message. The message is always kept (it has been read already); the
+    /// return value is `false` when the queue has reached its limit and the reader should pause.
+    pub(crate) fn push_in(&mut self, id: PeerId, message: Message) -> bool {
+        let Some(pipe) = self.table.get_mut(id) else {
+            return true;
+        };
+        if pipe.inbound.is_empty() {
+            self.with_input.push_back(id);
+        }
+        pipe.inbound.push_back(message);
+        // Counted even past the limit, so the reader stays paused until the queue drains.
+        let _ = pipe.in_hwm.try_acquire();
+        let has_room = !pipe.in_hwm.is_full();
+        if !has_room {
+            pipe.reader_paused = true;
+        }
+        has_room
+    }
+
+    /// Fair-queuing: one message from the pipe whose turn it is.
+    pub(crate) fn fair_queue(&mut self) -> Option<(PeerId, Message)> {
+        let id = self.with_input.pop_front()?;
+        let message = self.take_in(id)?;
+        if self.table.get(id).is_some_and(|p| !p.inbound.is_empty()) {
+            self.with_input.push_back(id);
+        }
+        Some((id, message))
+    }
+
+    /// One message from pipe `id` only (REQ takes its reply from the peer it asked).
+    pub(crate) fn recv_from(&mut self, id: PeerId) -> Option<Message> {
+        let message = self.take_in(id)?;
+        if self.table.get(id).is_some_and(|p| p.inbound.is_empty()) {
+            self.with_input.retain(|&p| p != id);
+        }
+        Some(message)
+    }
+
+    /// Drops whatever pipe `id` has received and not yet delivered.
+    pub(crate) fn discard_in(&mut self, id: PeerId) {
+        while self.recv_from(id).is_some() {}
+    }
+
+    fn take_in(&mut self, id: PeerId) -> Option<Message> {
+        let pipe = self.table.get_mut(id)?;
+        let message = pipe.inbound.pop_front()?;
+        pipe.in_hwm.release();
+        if pipe.reader_paused && !pipe.in_hwm.is_full() {
+            pipe.reader_paused = false;
+            self.events.push(Event::Readable(id));
+        }
+        Some(message)
+    }
+
+    /// Whether any pipe has a message for the application.
+    pub fn has_input(&self) -> bool {
+        !self.with_input.is_empty()
+    }
+
+    /// Whether pipe `id` has a message for the application.
+    pub fn has_input_from(&self, id: PeerId) -> bool {
+        self.table.get(id).is_some_and(|p| !p.inbound.is_empty())
+    }
+
+    pub(crate) fn drain_out(
+        &mut self,
+        id: PeerId,
+        out: &mut WriteBuffer,
+        max_bytes: usize,
+    ) -> usize {
+        let Some(pipe) = self.table.get_mut(id) else {
+            return 0;
+        };
+        if pipe.peer.is_none() {
+            return 0;
+        }
+        let version = pipe.version();
+        while let Some(subscription) = pipe.subscriptions.pop_front() {
+            subscription.encode_for(version, out);
+        }
+        let mut taken = 0;
+        while out.len() < max_bytes {
+            let Some(message) = pipe.out.pop_front() else {
+                break;
+            };
+            out.push_message(&message);
+            pipe.out_hwm.release();
+            taken += 1;
+        }
+        taken
+    }
+}
+
+/// A pipe takes traffic while it has a connection, or before its first one when it was created by
+/// `connect` (libzmq queues there too).
+fn accepts_traffic(pipe: &Pipe) -> bool {
+    pipe.peer.is_some() || pipe.origin == Origin::Connect
+}

@@ -1,0 +1,200 @@
+//! PUB, XPUB, SUB and XSUB (RFC 29): fan-out through a subscription trie at the publisher,
+//! subscriptions sent upstream and replayed to every new publisher by the subscriber.
+
+use std::collections::VecDeque;
+
+use monocoque_core::{Message, PeerId};
+
+use super::{Pattern, Pipes, RecvError, SendError, SendErrorKind};
+use crate::proto::command::Subscription;
+use crate::proto::trie::{SubscriptionTrie, Unsubscribed};
+
+/// PUB and XPUB: every message goes to each peer with a matching subscription whose queue has
+/// room; a peer that cannot keep up loses messages, and the publisher never blocks. XPUB also
+/// hands new subscriptions and final cancels to the application as `0x01`/`0x00` + topic.
+#[derive(Debug)]
+pub(crate) struct Pub {
+    trie: SubscriptionTrie<PeerId>,
+    xpub: bool,
+    upstream: VecDeque<Message>,
+    matched: Vec<PeerId>,
+}
+
+impl Pub {
+    pub(crate) fn new(xpub: bool) -> Self {
+        Self {
+            trie: SubscriptionTrie::new(),
+            xpub,
+            upstream: VecDeque::new(),
+            matched: Vec::new(),
+        }
+    }
+
+    fn tell_application(&mut self, subscription: &Subscription) {
+        if self.xpub {
+            self.upstream
+                .push_back(Message::single(subscription.to_message_frame()));
+        }
+    }
+
+    fn forget_peer(&mut self, id: PeerId) {
+        for topic in self.trie.remove_peer(id) {
+            self.tell_application(&Subscription::cancel(topic));
+        }
+    }
+}
+
+impl Pattern for Pub {
+    fn disconnected(&mut self, _pipes: &mut Pipes, id: PeerId) {
+        // A subscriber replays its subscriptions when it reconnects.
+        self.forget_peer(id);
+    }
+
+    fn detached(&mut self, _pipes: &mut Pipes, id: PeerId) {
+        self.forget_peer(id);
+    }
+
+    fn send(&mut self, pipes: &mut Pipes, message: Message) -> Result<(), SendError> {
+        let topic = message.first().map_or(&[][..], |f| &f[..]);
+        self.matched.clear();
+        self.trie.matches(topic, &mut self.matched);
+        for &id in &self.matched {
+            // > ... SHALL silently drop the message if the queue for a subscriber is full.
+            let _ = pipes.push_out(id, message.clone());
+        }
+        Ok(())
+    }
+
+    fn recv(&mut self, _pipes: &mut Pipes) -> Result<Message, RecvError> {
+        if !self.xpub {
+            return Err(RecvError::NotSupported);
+        }
+        self.upstream.pop_front().ok_or(RecvError::WouldBlock)
+    }
+
+    fn inbound(&mut self, pipes: &mut Pipes, id: PeerId, message: Message) -> bool {
+        // ZMTP 3.0 subscribers, and libzmq's XSUB forwarding what its application sends, use the
+        // message form even on 3.1 connections.
+        if message.len() == 1 {
+            if let Some(subscription) = Subscription::from_message_frame(&message[0]) {
+                self.subscription(pipes, id, subscription);
+                return true;
+            }
+        }
+        if self.xpub {
+            self.upstream.push_back(message);
+        }
+        true
+    }
+
+    fn subscription(&mut self, _pipes: &mut Pipes, id: PeerId, subscription: Subscription) {
+        // Per peer a topic is subscribed or not, as in libzmq: a libzmq SUB counts repeated
+        // subscriptions itself and sends CANCEL only for the last one.
+        if subscription.subscribe {
+            if self.trie.contains(id, &subscription.topic) {
+                return;
+            }
+            if self.trie.subscribe(id, &subscription.topic) {
+                self.tell_application(&subscription);
+            }
+        } else if self.trie.unsubscribe(id, &subscription.topic) == Unsubscribed::LastRemoved {
+            self.tell_application(&subscription);
+        }
+    }
+
+    fn can_recv(&self, _pipes: &Pipes) -> bool {
+        !self.upstream.is_empty()
+    }
+}
+
+/// SUB and XSUB: fair-queue input from publishers; keep our own subscriptions, send them to
+/// every publisher and replay them to each new connection. SUB also filters what arrives.
+#[derive(Debug)]
+pub(crate) struct Sub {
+    subscriptions: SubscriptionTrie<()>,
+    filter: bool,
+}
+
+impl Sub {
+    pub(crate) fn new(filter: bool) -> Self {
+        Self {
+            subscriptions: SubscriptionTrie::new(),
+            filter,
+        }
+    }
+
+    fn broadcast(pipes: &mut Pipes, subscription: &Subscription) {
+        for i in 0..pipes.ids().len() {
+            let id = pipes.ids()[i];
+            if pipes.get(id).is_some_and(|p| p.peer().is_some()) {
+                pipes.push_subscription(id, subscription.clone());
+            }
+        }
+    }
+
+    /// Applies a subscription change locally; returns whether publishers must hear of it.
+    fn apply(&mut self, subscription: &Subscription) -> bool {
+        if subscription.subscribe {
+            self.subscriptions.subscribe((), &subscription.topic);
+            // Sent every time, as libzmq does: the publisher treats repeats as one.
+            true
+        } else {
+            // Only the last cancel of a topic reaches the publishers.
+            self.subscriptions.unsubscribe((), &subscription.topic) == Unsubscribed::LastRemoved
+        }
+    }
+}
+
+impl Pattern for Sub {
+    fn connected(&mut self, pipes: &mut Pipes, id: PeerId) -> bool {
+        for topic in self.subscriptions.topics() {
+            pipes.push_subscription(id, Subscription::subscribe(topic));
+        }
+        true
+    }
+
+    fn send(&mut self, pipes: &mut Pipes, message: Message) -> Result<(), SendError> {
+        if self.filter {
+            return Err(SendError::new(SendErrorKind::NotSupported, message));
+        }
+        // XSUB: a `0x01`/`0x00` + topic message is a subscription; anything else goes upstream
+        // to every publisher.
+        if message.len() == 1 {
+            if let Some(subscription) = Subscription::from_message_frame(&message[0]) {
+                if self.apply(&subscription) {
+                    Self::broadcast(pipes, &subscription);
+                }
+                return Ok(());
+            }
+        }
+        for i in 0..pipes.ids().len() {
+            let id = pipes.ids()[i];
+            let _ = pipes.push_out(id, message.clone());
+        }
+        Ok(())
+    }
+
+    fn recv(&mut self, pipes: &mut Pipes) -> Result<Message, RecvError> {
+        pipes
+            .fair_queue()
+            .map(|(_, m)| m)
+            .ok_or(RecvError::WouldBlock)
+    }
+
+    fn inbound(&mut self, pipes: &mut Pipes, id: PeerId, message: Message) -> bool {
+        if self.filter {
+            let topic = message.first().map_or(&[][..], |f| &f[..]);
+            if !self.subscriptions.has_match(topic) {
+                return true;
+            }
+        }
+        pipes.push_in(id, message)
+    }
+
+    fn subscribe(&mut self, pipes: &mut Pipes, subscription: Subscription) -> bool {
+        if self.apply(&subscription) {
+            Self::broadcast(pipes, &subscription);
+        }
+        true
+    }
+}

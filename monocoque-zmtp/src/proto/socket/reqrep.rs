@@ -1,0 +1,219 @@
+//! REQ, REP and ROUTER (RFC 28): lock-step and routing by identity over the shared strategies.
+
+use std::collections::HashMap;
+
+use bytes::Bytes;
+use monocoque_core::{Message, PeerId};
+use smallvec::SmallVec;
+
+use super::{Pattern, Pipes, RecvError, SendError, SendErrorKind};
+
+/// REQ: sends one request at a time, to the next peer in round-robin order, with an empty
+/// delimiter frame in front; takes the reply only from that peer.
+#[derive(Debug, Default)]
+pub(crate) struct Req {
+    awaiting: Option<PeerId>,
+}
+
+impl Pattern for Req {
+    fn send(&mut self, pipes: &mut Pipes, mut message: Message) -> Result<(), SendError> {
+        if self.awaiting.is_some() {
+            return Err(SendError::new(SendErrorKind::InvalidState, message));
+        }
+        message.push_front(Bytes::new());
+        match pipes.load_balance(message) {
+            Ok(id) => {
+                self.awaiting = Some(id);
+                Ok(())
+            }
+            Err(mut message) => {
+                message.pop_front();
+                Err(SendError::new(SendErrorKind::WouldBlock, message))
+            }
+        }
+    }
+
+    fn recv(&mut self, pipes: &mut Pipes) -> Result<Message, RecvError> {
+        let id = self.awaiting.ok_or(RecvError::InvalidState)?;
+        while let Some(mut reply) = pipes.recv_from(id) {
+            // > The REQ socket MUST discard silently any messages received that do not have an
+            // > empty delimiter frame. (RFC 28)
+            if reply.first().is_some_and(Bytes::is_empty) {
+                reply.pop_front();
+                self.awaiting = None;
+                // Anything else this peer sent is a second answer to the same request.
+                pipes.discard_in(id);
+                return Ok(reply);
+            }
+        }
+        Err(RecvError::WouldBlock)
+    }
+
+    fn inbound(&mut self, pipes: &mut Pipes, id: PeerId, message: Message) -> bool {
+        // > The REQ socket MUST accept an incoming message only from the last peer that it sent
+        // > a request to. (RFC 28)
+        if self.awaiting == Some(id) {
+            pipes.push_in(id, message)
+        } else {
+            true
+        }
+    }
+
+    fn can_recv(&self, pipes: &Pipes) -> bool {
+        self.awaiting.is_some_and(|id| pipes.has_input_from(id))
+    }
+}
+
+/// The routing envelope of a request: every frame up to and including the empty delimiter.
+type Envelope = SmallVec<[Bytes; 2]>;
+
+/// REP: fair-queues requests, strips and keeps each one's envelope, and sends the reply back
+/// along it.
+#[derive(Debug, Default)]
+pub(crate) struct Rep {
+    pending: Option<(PeerId, Envelope)>,
+}
+
+impl Pattern for Rep {
+    fn send(&mut self, pipes: &mut Pipes, message: Message) -> Result<(), SendError> {
+        let Some((id, envelope)) = self.pending.take() else {
+            return Err(SendError::new(SendErrorKind::InvalidState, message));
+        };
+        let mut reply: Message = envelope.into_iter().collect();
+        reply.extend(message);
+        // A requester that left or cannot keep up loses its reply, as with libzmq.
+        let _ = pipes.push_out(id, reply);
+        Ok(())
+    }
+
+    fn recv(&mut self, pipes: &mut Pipes) -> Result<Message, RecvError> {
+        if self.pending.is_some() {
+            return Err(RecvError::InvalidState);
+        }
+        while let Some((id, request)) = pipes.fair_queue() {
+            let mut frames = request.into_frames().into_iter();
+            let mut envelope = Envelope::new();
+            // > The REP socket MUST discard silently any messages received that do not have an
+            // > empty delimiter frame. (RFC 28)
+            let mut delimited = false;
+            for frame in frames.by_ref() {
+                let empty = frame.is_empty();
+                envelope.push(frame);
+                if empty {
+                    delimited = true;
+                    break;
+                }
+            }
+            if delimited {
+                self.pending = Some((id, envelope));
+                return Ok(frames.collect());
+            }
+        }
+        Err(RecvError::WouldBlock)
+    }
+
+    fn can_recv(&self, pipes: &Pipes) -> bool {
+        self.pending.is_none() && pipes.has_input()
+    }
+}
+
+/// ROUTER: fair-queues input with the sender's routing id in front, and routes output by its
+/// first frame.
+#[derive(Debug)]
+pub(crate) struct Router {
+    by_id: HashMap<Bytes, PeerId>,
+    mandatory: bool,
+    next_id: u32,
+}
+
+impl Router {
+    pub(crate) fn new(mandatory: bool, seed: u32) -> Self {
+        Self {
+            by_id: HashMap::new(),
+            mandatory,
+            next_id: seed,
+        }
+    }
+
+    fn generate_id(&mut self) -> Bytes {
+        // libzmq's form: a zero byte (reserved for generated ids by RFC 37) and a counter.
+        let mut id = [0u8; 5];
+        id[1..].copy_from_slice(&self.next_id.to_be_bytes());
+        self.next_id = self.next_id.wrapping_add(1);
+        Bytes::copy_from_slice(&id)
+    }
+
+    fn forget(&mut self, pipes: &Pipes, id: PeerId) {
+        if let Some(pipe) = pipes.get(id) {
+            if self.by_id.get(pipe.routing_id()) == Some(&id) {
+                self.by_id.remove(pipe.routing_id());
+            }
+        }
+    }
+}
+
+impl Pattern for Router {
+    fn connected(&mut self, pipes: &mut Pipes, id: PeerId) -> bool {
+        let announced = pipes
+            .get(id)
+            .and_then(|p| p.peer())
+            .and_then(|p| p.identity.clone());
+        let routing_id = match announced {
+            // libzmq keeps the first peer with an identity; a later one with the same is ignored.
+            Some(identity) if self.by_id.contains_key(&identity) => return false,
+            Some(identity) => identity,
+            None => loop {
+                let generated = self.generate_id();
+                if !self.by_id.contains_key(&generated) {
+                    break generated;
+                }
+            },
+        };
+        self.by_id.insert(routing_id.clone(), id);
+        if let Some(pipe) = pipes.get_mut(id) {
+            pipe.set_routing_id(routing_id);
+        }
+        true
+    }
+
+    fn disconnected(&mut self, pipes: &mut Pipes, id: PeerId) {
+        self.forget(pipes, id);
+    }
+
+    fn detached(&mut self, pipes: &mut Pipes, id: PeerId) {
+        self.forget(pipes, id);
+    }
+
+    fn send(&mut self, pipes: &mut Pipes, mut message: Message) -> Result<(), SendError> {
+        let Some(routing_id) = message.pop_front() else {
+            return Err(SendError::new(SendErrorKind::InvalidMessage, message));
+        };
+        let Some(&id) = self.by_id.get(&routing_id) else {
+            message.push_front(routing_id);
+            return if self.mandatory {
+                Err(SendError::new(SendErrorKind::HostUnreachable, message))
+            } else {
+                Ok(())
+            };
+        };
+        match pipes.push_out(id, message) {
+            Ok(()) => Ok(()),
+            Err(mut message) if self.mandatory => {
+                message.push_front(routing_id);
+                Err(SendError::new(SendErrorKind::WouldBlock, message))
+            }
+            // > ROUTER ... SHALL drop the message when the peer's queue is full. (RFC 28)
+            Err(_) => Ok(()),
+        }
+    }
+
+    fn recv(&mut self, pipes: &mut Pipes) -> Result<Message, RecvError> {
+        let (id, mut message) = pipes.fair_queue().ok_or(RecvError::WouldBlock)?;
+        let routing_id = pipes
+            .get(id)
+            .map(|p| p.routing_id().clone())
+            .unwrap_or_default();
+        message.push_front(routing_id);
+        Ok(message)
+    }
+}
