@@ -1,13 +1,41 @@
 //! monocoque: ZeroMQ in pure Rust, on io_uring through compio, wire-compatible with libzmq.
 //!
-//! This crate is the public face of the project. Today it exposes the runtime-free building
-//! blocks and the sans-IO ZMTP 3.1 core; the socket types (PAIR, PUB, SUB, XPUB, XSUB, PUSH, PULL,
-//! REQ, REP, DEALER, ROUTER) are built on top of them.
+//! Every ZeroMQ socket type is here: [`PairSocket`], [`PubSocket`], [`SubSocket`],
+//! [`XPubSocket`], [`XSubSocket`], [`PushSocket`], [`PullSocket`], [`ReqSocket`], [`RepSocket`],
+//! [`DealerSocket`] and [`RouterSocket`]. Each binds and connects to any number of `tcp://` and
+//! `ipc://` endpoints, serves many peers at once, and talks ZMTP 3.1 to libzmq peers in any
+//! language.
 //!
-//! # Quick start: a handshake without sockets
+//! # Quick start
 //!
-//! The protocol core runs anywhere, with no runtime: two handshakes talk through in-memory
-//! buffers, exactly as they would over TCP.
+//! Sockets run on a [compio](https://docs.rs/compio) runtime thread (thread-per-core, no
+//! cross-thread hop per message):
+//!
+//! ```
+//! use monocoque::{Message, RepSocket, ReqSocket};
+//!
+//! # fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! compio::runtime::Runtime::new()?.block_on(async {
+//!     let server = RepSocket::new();
+//!     let endpoint = server.bind("tcp://127.0.0.1:0").await?; // the real port comes back
+//!
+//!     let client = ReqSocket::new();
+//!     client.connect(&endpoint.to_string())?;
+//!     client.send(Message::from("hello").with("world")).await?;
+//!
+//!     let request = server.recv().await?;
+//!     assert_eq!(request, Message::from("hello").with("world"));
+//!     server.send("hi").await?;
+//!     assert_eq!(client.recv().await?, Message::from("hi"));
+//!     Ok(())
+//! })
+//! # }
+//! ```
+//!
+//! # Without sockets
+//!
+//! The protocol itself is a sans-IO core in [`proto`]: greeting, framing, handshake and
+//! heartbeats as pure state machines, usable from any runtime or none:
 //!
 //! ```
 //! use std::time::Instant;

@@ -7,7 +7,7 @@ use bytes::Bytes;
 use compio::runtime::JoinHandle;
 use monocoque_core::{Endpoint, EndpointError, Message, PeerId};
 
-use super::connection::{PipeFor, serve};
+use super::connection::{ConnectionEnd, PipeFor, serve};
 use super::options::SocketOptions;
 use super::shared::Shared;
 use super::transport::{self, Listener};
@@ -293,7 +293,11 @@ async fn connect_loop(shared: Rc<Shared>, endpoint: Endpoint, id: PeerId) {
     };
     loop {
         if let Ok(stream) = transport::connect(&endpoint).await {
-            let _end = serve(shared.clone(), stream, PipeFor::Connecting(id)).await;
+            if let ConnectionEnd::Protocol(_) = serve(shared.clone(), stream, PipeFor::Connecting(id)).await {
+                // As libzmq: a peer that breaks the protocol (wrong socket type, bad greeting,
+                // an ERROR command) is not retried; the endpoint and its queue are dropped.
+                return;
+            }
         }
         compio::time::sleep(shared.options.reconnect_interval).await;
     }

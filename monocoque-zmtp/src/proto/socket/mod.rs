@@ -291,3 +291,271 @@ impl SocketCore {
         self.pipes.take_events()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use bytes::{Bytes, BytesMut};
+
+    use super::*;
+    use crate::proto::{Greeting, Inbound, MechanismName, Metadata, MessageDecoder, Version, WriteBuffer};
+
+    fn peer(socket_type: SocketType, identity: Option<&str>) -> PeerInfo {
+        PeerInfo {
+            socket_type,
+            identity: identity.map(|i| Bytes::copy_from_slice(i.as_bytes())),
+            metadata: Metadata::for_socket(socket_type, None),
+            version: Version::V3_1,
+            mechanism: Greeting::new(MechanismName::NULL, false).mechanism,
+        }
+    }
+
+    fn core(socket_type: SocketType, limits: SocketLimits) -> SocketCore {
+        SocketCore::new(socket_type, limits)
+    }
+
+    fn connect(core: &mut SocketCore, peer_type: SocketType, identity: Option<&str>) -> PeerId {
+        let id = core.attach(Origin::Accept);
+        assert!(core.connected(id, peer(peer_type, identity)));
+        id
+    }
+
+    /// Everything queued for `id`, decoded as the peer would see it.
+    fn written(core: &mut SocketCore, id: PeerId) -> Vec<Inbound> {
+        let mut out = WriteBuffer::new();
+        core.drain_outgoing(id, &mut out, usize::MAX);
+        let mut buf: BytesMut = out.take_contiguous();
+        let mut decoder = MessageDecoder::new(None);
+        let mut got = Vec::new();
+        while let Some(item) = decoder.decode(&mut buf).unwrap() {
+            got.push(item);
+        }
+        got
+    }
+
+    fn messages(core: &mut SocketCore, id: PeerId) -> Vec<Message> {
+        written(core, id)
+            .into_iter()
+            .filter_map(|i| match i {
+                Inbound::Message(m) => Some(m),
+                Inbound::Command(_) => None,
+            })
+            .collect()
+    }
+
+    fn msg(parts: &[&str]) -> Message {
+        parts.iter().map(|p| Bytes::copy_from_slice(p.as_bytes())).collect()
+    }
+
+    #[test]
+    fn push_round_robins_and_skips_full_peers() {
+        let mut push = core(SocketType::Push, SocketLimits { send_hwm: 2, ..SocketLimits::default() });
+        let ids: Vec<_> = (0..3).map(|_| connect(&mut push, SocketType::Pull, None)).collect();
+        for i in 0..6 {
+            push.send(msg(&[&i.to_string()])).unwrap();
+        }
+        // Every queue is at its mark now.
+        assert_eq!(push.send(msg(&["x"])).unwrap_err().kind, SendErrorKind::WouldBlock);
+        assert_eq!(messages(&mut push, ids[0]), vec![msg(&["0"]), msg(&["3"])]);
+        // Only the drained peer has room.
+        push.send(msg(&["6"])).unwrap();
+        push.send(msg(&["7"])).unwrap();
+        assert_eq!(push.send(msg(&["8"])).unwrap_err().kind, SendErrorKind::WouldBlock);
+        assert_eq!(messages(&mut push, ids[0]), vec![msg(&["6"]), msg(&["7"])]);
+        assert_eq!(messages(&mut push, ids[1]), vec![msg(&["1"]), msg(&["4"])]);
+        assert_eq!(push.recv(), Err(RecvError::NotSupported));
+    }
+
+    #[test]
+    fn pull_fair_queues_and_pauses_a_full_reader() {
+        let mut pull = core(SocketType::Pull, SocketLimits { recv_hwm: 2, ..SocketLimits::default() });
+        let a = connect(&mut pull, SocketType::Push, None);
+        let b = connect(&mut pull, SocketType::Push, None);
+        assert!(pull.inbound(a, msg(&["a1"])));
+        assert!(!pull.inbound(a, msg(&["a2"])), "a's queue is full: its reader pauses");
+        assert!(pull.inbound(b, msg(&["b1"])));
+        let _ = pull.take_events().count();
+        let order: Vec<_> = std::iter::from_fn(|| pull.recv().ok()).collect();
+        assert_eq!(order, vec![msg(&["a1"]), msg(&["b1"]), msg(&["a2"])]);
+        assert!(pull.take_events().any(|e| e == Event::Readable(a)));
+        assert_eq!(pull.send(msg(&["x"])).unwrap_err().kind, SendErrorKind::NotSupported);
+    }
+
+    #[test]
+    fn req_is_lock_step_and_listens_only_to_its_peer() {
+        let mut req = core(SocketType::Req, SocketLimits::default());
+        let a = connect(&mut req, SocketType::Rep, None);
+        let b = connect(&mut req, SocketType::Rep, None);
+        assert_eq!(req.recv(), Err(RecvError::InvalidState));
+        req.send(msg(&["q1"])).unwrap();
+        let again = req.send(msg(&["q2"])).unwrap_err();
+        assert_eq!((again.kind, again.message), (SendErrorKind::InvalidState, msg(&["q2"])));
+        assert_eq!(messages(&mut req, a), vec![msg(&["", "q1"])]);
+        // A reply from the other peer, and one without a delimiter, are dropped.
+        req.inbound(b, msg(&["", "wrong peer"]));
+        req.inbound(a, msg(&["no delimiter"]));
+        req.inbound(a, msg(&["", "r1"]));
+        req.inbound(a, msg(&["", "duplicate"]));
+        assert_eq!(req.recv(), Ok(msg(&["r1"])));
+        // Round robin: the next request goes to b; a's duplicate answer is gone.
+        req.send(msg(&["q2"])).unwrap();
+        assert_eq!(messages(&mut req, b), vec![msg(&["", "q2"])]);
+        assert_eq!(req.recv(), Err(RecvError::WouldBlock));
+    }
+
+    #[test]
+    fn rep_replies_along_the_envelope() {
+        let mut rep = core(SocketType::Rep, SocketLimits::default());
+        let a = connect(&mut rep, SocketType::Dealer, None);
+        assert_eq!(rep.send(msg(&["early"])).unwrap_err().kind, SendErrorKind::InvalidState);
+        rep.inbound(a, msg(&["no delimiter"]));
+        rep.inbound(a, msg(&["hop1", "hop2", "", "body", "more"]));
+        assert_eq!(rep.recv(), Ok(msg(&["body", "more"])));
+        assert_eq!(rep.recv(), Err(RecvError::InvalidState));
+        rep.send(msg(&["reply"])).unwrap();
+        assert_eq!(messages(&mut rep, a), vec![msg(&["hop1", "hop2", "", "reply"])]);
+    }
+
+    #[test]
+    fn router_routes_by_identity_and_generated_ids() {
+        let mut router = core(SocketType::Router, SocketLimits { seed: 7, ..SocketLimits::default() });
+        let named = connect(&mut router, SocketType::Dealer, Some("alice"));
+        let anonymous = connect(&mut router, SocketType::Dealer, None);
+        let generated = router.pipes().get(anonymous).unwrap().routing_id().clone();
+        assert_eq!(&generated[..], &[0, 0, 0, 0, 7]);
+        router.inbound(named, msg(&["hi"]));
+        assert_eq!(router.recv(), Ok(msg(&["alice", "hi"])));
+        router.send(msg(&["alice", "to alice"])).unwrap();
+        let mut to_anon = Message::single(generated);
+        to_anon.push("to anon");
+        router.send(to_anon).unwrap();
+        assert_eq!(messages(&mut router, named), vec![msg(&["to alice"])]);
+        assert_eq!(messages(&mut router, anonymous), vec![msg(&["to anon"])]);
+        // Unknown ids are dropped silently; a clashing identity is refused.
+        router.send(msg(&["bob", "lost"])).unwrap();
+        let clash = router.attach(Origin::Accept);
+        assert!(!router.connected(clash, peer(SocketType::Dealer, Some("alice"))));
+        assert!(router.take_events().any(|e| e == Event::Close(clash)));
+        assert_eq!(router.send(Message::new()).unwrap_err().kind, SendErrorKind::InvalidMessage);
+    }
+
+    #[test]
+    fn mandatory_router_hands_back_what_it_cannot_route() {
+        let limits = SocketLimits { router_mandatory: true, send_hwm: 1, ..SocketLimits::default() };
+        let mut router = core(SocketType::Router, limits);
+        connect(&mut router, SocketType::Dealer, Some("a"));
+        let error = router.send(msg(&["nobody", "x"])).unwrap_err();
+        assert_eq!((error.kind, error.message), (SendErrorKind::HostUnreachable, msg(&["nobody", "x"])));
+        router.send(msg(&["a", "1"])).unwrap();
+        let error = router.send(msg(&["a", "2"])).unwrap_err();
+        assert_eq!((error.kind, error.message), (SendErrorKind::WouldBlock, msg(&["a", "2"])));
+    }
+
+    #[test]
+    fn pub_fans_out_by_prefix_and_drops_for_full_subscribers() {
+        let mut publisher = core(SocketType::Pub, SocketLimits { send_hwm: 1, ..SocketLimits::default() });
+        let weather = connect(&mut publisher, SocketType::Sub, None);
+        let all = connect(&mut publisher, SocketType::Sub, None);
+        publisher.command(weather, &Command::Subscribe("weather".into()));
+        // A libzmq SUB repeats subscribes and cancels once: per peer a topic is on or off.
+        publisher.command(weather, &Command::Subscribe("weather".into()));
+        publisher.command(all, &Command::Subscribe(Bytes::new()));
+        publisher.send(msg(&["weather.paris", "sun"])).unwrap();
+        publisher.send(msg(&["sports"])).unwrap();
+        assert_eq!(messages(&mut publisher, weather), vec![msg(&["weather.paris", "sun"])]);
+        // `all` had room for one message only: the second was dropped, not blocked on.
+        assert_eq!(messages(&mut publisher, all), vec![msg(&["weather.paris", "sun"])]);
+        publisher.command(weather, &Command::Cancel("weather".into()));
+        publisher.send(msg(&["weather.rome"])).unwrap();
+        assert!(messages(&mut publisher, weather).is_empty());
+        assert_eq!(publisher.recv(), Err(RecvError::NotSupported));
+    }
+
+    #[test]
+    fn xpub_reports_first_subscribe_and_last_cancel() {
+        let mut xpub = core(SocketType::Xpub, SocketLimits::default());
+        let a = connect(&mut xpub, SocketType::Sub, None);
+        let b = connect(&mut xpub, SocketType::Sub, None);
+        xpub.command(a, &Command::Subscribe("t".into()));
+        xpub.command(b, &Command::Subscribe("t".into()));
+        // The ZMTP 3.0 message form counts too.
+        xpub.inbound(b, Message::single(Bytes::from_static(b"\x01u")));
+        xpub.command(a, &Command::Cancel("t".into()));
+        xpub.detach(b);
+        let seen: Vec<_> = std::iter::from_fn(|| xpub.recv().ok()).collect();
+        let expected: Vec<Message> = [&b"\x01t"[..], b"\x01u", b"\x00t", b"\x00u"]
+            .into_iter()
+            .map(|f| Message::single(Bytes::from_static(f)))
+            .collect();
+        assert_eq!(seen, expected);
+    }
+
+    #[test]
+    fn sub_replays_filters_and_cancels_on_the_last_unsubscribe() {
+        let mut sub = core(SocketType::Sub, SocketLimits::default());
+        sub.subscribe("a");
+        sub.subscribe("a");
+        let publisher = connect(&mut sub, SocketType::Pub, None);
+        assert_eq!(written(&mut sub, publisher), vec![Inbound::Command(Command::Subscribe("a".into()).to_bytes())]);
+        sub.unsubscribe("a");
+        assert!(written(&mut sub, publisher).is_empty(), "one subscription to a remains");
+        sub.inbound(publisher, msg(&["abc"]));
+        sub.inbound(publisher, msg(&["xyz"]));
+        assert_eq!(sub.recv(), Ok(msg(&["abc"])));
+        assert_eq!(sub.recv(), Err(RecvError::WouldBlock));
+        sub.unsubscribe("a");
+        assert_eq!(written(&mut sub, publisher), vec![Inbound::Command(Command::Cancel("a".into()).to_bytes())]);
+        assert_eq!(sub.send(msg(&["x"])).unwrap_err().kind, SendErrorKind::NotSupported);
+    }
+
+    #[test]
+    fn xsub_subscribes_by_message_and_forwards_the_rest() {
+        let mut xsub = core(SocketType::Xsub, SocketLimits::default());
+        let publisher = connect(&mut xsub, SocketType::Pub, None);
+        xsub.send(Message::single(Bytes::from_static(b"\x01news"))).unwrap();
+        xsub.send(msg(&["upstream", "data"])).unwrap();
+        assert_eq!(
+            written(&mut xsub, publisher),
+            vec![
+                Inbound::Command(Command::Subscribe("news".into()).to_bytes()),
+                Inbound::Message(msg(&["upstream", "data"]))
+            ]
+        );
+        // XSUB does not filter what arrives.
+        xsub.inbound(publisher, msg(&["other"]));
+        assert_eq!(xsub.recv(), Ok(msg(&["other"])));
+    }
+
+    #[test]
+    fn pair_takes_one_peer_at_a_time() {
+        let mut pair = core(SocketType::Pair, SocketLimits::default());
+        assert_eq!(pair.send(msg(&["x"])).unwrap_err().kind, SendErrorKind::WouldBlock);
+        let first = connect(&mut pair, SocketType::Pair, None);
+        let second = pair.attach(Origin::Accept);
+        assert!(!pair.connected(second, peer(SocketType::Pair, None)));
+        pair.detach(second);
+        pair.send(msg(&["to first"])).unwrap();
+        assert_eq!(messages(&mut pair, first), vec![msg(&["to first"])]);
+        pair.detach(first);
+        let third = connect(&mut pair, SocketType::Pair, None);
+        pair.send(msg(&["to third"])).unwrap();
+        assert_eq!(messages(&mut pair, third), vec![msg(&["to third"])]);
+    }
+
+    #[test]
+    fn connecting_pipes_queue_before_and_across_connections() {
+        let mut dealer = core(SocketType::Dealer, SocketLimits { send_hwm: 3, ..SocketLimits::default() });
+        let id = dealer.attach(Origin::Connect);
+        for i in 0..3 {
+            dealer.send(msg(&[&i.to_string()])).unwrap();
+        }
+        assert_eq!(dealer.send(msg(&["full"])).unwrap_err().kind, SendErrorKind::WouldBlock);
+        // Nothing is written before the handshake.
+        assert!(messages(&mut dealer, id).is_empty());
+        assert!(dealer.connected(id, peer(SocketType::Router, None)));
+        assert_eq!(messages(&mut dealer, id).len(), 3);
+        dealer.disconnected(id);
+        dealer.send(msg(&["while away"])).unwrap();
+        assert!(dealer.connected(id, peer(SocketType::Router, None)));
+        assert_eq!(messages(&mut dealer, id), vec![msg(&["while away"])]);
+    }
+}
