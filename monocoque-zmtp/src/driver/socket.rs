@@ -293,7 +293,9 @@ async fn connect_loop(shared: Rc<Shared>, endpoint: Endpoint, id: PeerId) {
     };
     loop {
         if let Ok(stream) = transport::connect(&endpoint).await {
-            if let ConnectionEnd::Protocol(_) = serve(shared.clone(), stream, PipeFor::Connecting(id)).await {
+            if let ConnectionEnd::Protocol(_) =
+                serve(shared.clone(), stream, PipeFor::Connecting(id)).await
+            {
                 // As libzmq: a peer that breaks the protocol (wrong socket type, bad greeting,
                 // an ERROR command) is not retried; the endpoint and its queue are dropped.
                 return;

@@ -213,14 +213,16 @@ impl SocketCore {
         }
     }
 
-    /// Removes a pipe and whatever it still queues.
-    pub fn detach(&mut self, id: PeerId) -> Option<Pipe> {
+    /// Removes a pipe. Messages it has received and the application has not read yet stay
+    /// readable (libzmq delivers them too); the pipe goes away once they are read. What it
+    /// still had to send is dropped.
+    pub fn detach(&mut self, id: PeerId) {
         if !self.pipes.contains(id) {
-            return None;
+            return;
         }
         self.disconnected(id);
         self.pattern.detached(&mut self.pipes, id);
-        self.pipes.detach(id)
+        self.pipes.detach(id);
     }
 
     /// Sends an application message according to the pattern.
@@ -297,7 +299,9 @@ mod tests {
     use bytes::{Bytes, BytesMut};
 
     use super::*;
-    use crate::proto::{Greeting, Inbound, MechanismName, Metadata, MessageDecoder, Version, WriteBuffer};
+    use crate::proto::{
+        Greeting, Inbound, MechanismName, MessageDecoder, Metadata, Version, WriteBuffer,
+    };
 
     fn peer(socket_type: SocketType, identity: Option<&str>) -> PeerInfo {
         PeerInfo {
@@ -343,23 +347,40 @@ mod tests {
     }
 
     fn msg(parts: &[&str]) -> Message {
-        parts.iter().map(|p| Bytes::copy_from_slice(p.as_bytes())).collect()
+        parts
+            .iter()
+            .map(|p| Bytes::copy_from_slice(p.as_bytes()))
+            .collect()
     }
 
     #[test]
     fn push_round_robins_and_skips_full_peers() {
-        let mut push = core(SocketType::Push, SocketLimits { send_hwm: 2, ..SocketLimits::default() });
-        let ids: Vec<_> = (0..3).map(|_| connect(&mut push, SocketType::Pull, None)).collect();
+        let mut push = core(
+            SocketType::Push,
+            SocketLimits {
+                send_hwm: 2,
+                ..SocketLimits::default()
+            },
+        );
+        let ids: Vec<_> = (0..3)
+            .map(|_| connect(&mut push, SocketType::Pull, None))
+            .collect();
         for i in 0..6 {
             push.send(msg(&[&i.to_string()])).unwrap();
         }
         // Every queue is at its mark now.
-        assert_eq!(push.send(msg(&["x"])).unwrap_err().kind, SendErrorKind::WouldBlock);
+        assert_eq!(
+            push.send(msg(&["x"])).unwrap_err().kind,
+            SendErrorKind::WouldBlock
+        );
         assert_eq!(messages(&mut push, ids[0]), vec![msg(&["0"]), msg(&["3"])]);
         // Only the drained peer has room.
         push.send(msg(&["6"])).unwrap();
         push.send(msg(&["7"])).unwrap();
-        assert_eq!(push.send(msg(&["8"])).unwrap_err().kind, SendErrorKind::WouldBlock);
+        assert_eq!(
+            push.send(msg(&["8"])).unwrap_err().kind,
+            SendErrorKind::WouldBlock
+        );
         assert_eq!(messages(&mut push, ids[0]), vec![msg(&["6"]), msg(&["7"])]);
         assert_eq!(messages(&mut push, ids[1]), vec![msg(&["1"]), msg(&["4"])]);
         assert_eq!(push.recv(), Err(RecvError::NotSupported));
@@ -367,17 +388,29 @@ mod tests {
 
     #[test]
     fn pull_fair_queues_and_pauses_a_full_reader() {
-        let mut pull = core(SocketType::Pull, SocketLimits { recv_hwm: 2, ..SocketLimits::default() });
+        let mut pull = core(
+            SocketType::Pull,
+            SocketLimits {
+                recv_hwm: 2,
+                ..SocketLimits::default()
+            },
+        );
         let a = connect(&mut pull, SocketType::Push, None);
         let b = connect(&mut pull, SocketType::Push, None);
         assert!(pull.inbound(a, msg(&["a1"])));
-        assert!(!pull.inbound(a, msg(&["a2"])), "a's queue is full: its reader pauses");
+        assert!(
+            !pull.inbound(a, msg(&["a2"])),
+            "a's queue is full: its reader pauses"
+        );
         assert!(pull.inbound(b, msg(&["b1"])));
         let _ = pull.take_events().count();
         let order: Vec<_> = std::iter::from_fn(|| pull.recv().ok()).collect();
         assert_eq!(order, vec![msg(&["a1"]), msg(&["b1"]), msg(&["a2"])]);
         assert!(pull.take_events().any(|e| e == Event::Readable(a)));
-        assert_eq!(pull.send(msg(&["x"])).unwrap_err().kind, SendErrorKind::NotSupported);
+        assert_eq!(
+            pull.send(msg(&["x"])).unwrap_err().kind,
+            SendErrorKind::NotSupported
+        );
     }
 
     #[test]
@@ -388,7 +421,10 @@ mod tests {
         assert_eq!(req.recv(), Err(RecvError::InvalidState));
         req.send(msg(&["q1"])).unwrap();
         let again = req.send(msg(&["q2"])).unwrap_err();
-        assert_eq!((again.kind, again.message), (SendErrorKind::InvalidState, msg(&["q2"])));
+        assert_eq!(
+            (again.kind, again.message),
+            (SendErrorKind::InvalidState, msg(&["q2"]))
+        );
         assert_eq!(messages(&mut req, a), vec![msg(&["", "q1"])]);
         // A reply from the other peer, and one without a delimiter, are dropped.
         req.inbound(b, msg(&["", "wrong peer"]));
@@ -406,18 +442,30 @@ mod tests {
     fn rep_replies_along_the_envelope() {
         let mut rep = core(SocketType::Rep, SocketLimits::default());
         let a = connect(&mut rep, SocketType::Dealer, None);
-        assert_eq!(rep.send(msg(&["early"])).unwrap_err().kind, SendErrorKind::InvalidState);
+        assert_eq!(
+            rep.send(msg(&["early"])).unwrap_err().kind,
+            SendErrorKind::InvalidState
+        );
         rep.inbound(a, msg(&["no delimiter"]));
         rep.inbound(a, msg(&["hop1", "hop2", "", "body", "more"]));
         assert_eq!(rep.recv(), Ok(msg(&["body", "more"])));
         assert_eq!(rep.recv(), Err(RecvError::InvalidState));
         rep.send(msg(&["reply"])).unwrap();
-        assert_eq!(messages(&mut rep, a), vec![msg(&["hop1", "hop2", "", "reply"])]);
+        assert_eq!(
+            messages(&mut rep, a),
+            vec![msg(&["hop1", "hop2", "", "reply"])]
+        );
     }
 
     #[test]
     fn router_routes_by_identity_and_generated_ids() {
-        let mut router = core(SocketType::Router, SocketLimits { seed: 7, ..SocketLimits::default() });
+        let mut router = core(
+            SocketType::Router,
+            SocketLimits {
+                seed: 7,
+                ..SocketLimits::default()
+            },
+        );
         let named = connect(&mut router, SocketType::Dealer, Some("alice"));
         let anonymous = connect(&mut router, SocketType::Dealer, None);
         let generated = router.pipes().get(anonymous).unwrap().routing_id().clone();
@@ -435,24 +483,43 @@ mod tests {
         let clash = router.attach(Origin::Accept);
         assert!(!router.connected(clash, peer(SocketType::Dealer, Some("alice"))));
         assert!(router.take_events().any(|e| e == Event::Close(clash)));
-        assert_eq!(router.send(Message::new()).unwrap_err().kind, SendErrorKind::InvalidMessage);
+        assert_eq!(
+            router.send(Message::new()).unwrap_err().kind,
+            SendErrorKind::InvalidMessage
+        );
     }
 
     #[test]
     fn mandatory_router_hands_back_what_it_cannot_route() {
-        let limits = SocketLimits { router_mandatory: true, send_hwm: 1, ..SocketLimits::default() };
+        let limits = SocketLimits {
+            router_mandatory: true,
+            send_hwm: 1,
+            ..SocketLimits::default()
+        };
         let mut router = core(SocketType::Router, limits);
         connect(&mut router, SocketType::Dealer, Some("a"));
         let error = router.send(msg(&["nobody", "x"])).unwrap_err();
-        assert_eq!((error.kind, error.message), (SendErrorKind::HostUnreachable, msg(&["nobody", "x"])));
+        assert_eq!(
+            (error.kind, error.message),
+            (SendErrorKind::HostUnreachable, msg(&["nobody", "x"]))
+        );
         router.send(msg(&["a", "1"])).unwrap();
         let error = router.send(msg(&["a", "2"])).unwrap_err();
-        assert_eq!((error.kind, error.message), (SendErrorKind::WouldBlock, msg(&["a", "2"])));
+        assert_eq!(
+            (error.kind, error.message),
+            (SendErrorKind::WouldBlock, msg(&["a", "2"]))
+        );
     }
 
     #[test]
     fn pub_fans_out_by_prefix_and_drops_for_full_subscribers() {
-        let mut publisher = core(SocketType::Pub, SocketLimits { send_hwm: 1, ..SocketLimits::default() });
+        let mut publisher = core(
+            SocketType::Pub,
+            SocketLimits {
+                send_hwm: 1,
+                ..SocketLimits::default()
+            },
+        );
         let weather = connect(&mut publisher, SocketType::Sub, None);
         let all = connect(&mut publisher, SocketType::Sub, None);
         publisher.command(weather, &Command::Subscribe("weather".into()));
@@ -461,9 +528,15 @@ mod tests {
         publisher.command(all, &Command::Subscribe(Bytes::new()));
         publisher.send(msg(&["weather.paris", "sun"])).unwrap();
         publisher.send(msg(&["sports"])).unwrap();
-        assert_eq!(messages(&mut publisher, weather), vec![msg(&["weather.paris", "sun"])]);
+        assert_eq!(
+            messages(&mut publisher, weather),
+            vec![msg(&["weather.paris", "sun"])]
+        );
         // `all` had room for one message only: the second was dropped, not blocked on.
-        assert_eq!(messages(&mut publisher, all), vec![msg(&["weather.paris", "sun"])]);
+        assert_eq!(
+            messages(&mut publisher, all),
+            vec![msg(&["weather.paris", "sun"])]
+        );
         publisher.command(weather, &Command::Cancel("weather".into()));
         publisher.send(msg(&["weather.rome"])).unwrap();
         assert!(messages(&mut publisher, weather).is_empty());
@@ -495,23 +568,36 @@ mod tests {
         sub.subscribe("a");
         sub.subscribe("a");
         let publisher = connect(&mut sub, SocketType::Pub, None);
-        assert_eq!(written(&mut sub, publisher), vec![Inbound::Command(Command::Subscribe("a".into()).to_bytes())]);
+        assert_eq!(
+            written(&mut sub, publisher),
+            vec![Inbound::Command(Command::Subscribe("a".into()).to_bytes())]
+        );
         sub.unsubscribe("a");
-        assert!(written(&mut sub, publisher).is_empty(), "one subscription to a remains");
+        assert!(
+            written(&mut sub, publisher).is_empty(),
+            "one subscription to a remains"
+        );
         sub.inbound(publisher, msg(&["abc"]));
         sub.inbound(publisher, msg(&["xyz"]));
         assert_eq!(sub.recv(), Ok(msg(&["abc"])));
         assert_eq!(sub.recv(), Err(RecvError::WouldBlock));
         sub.unsubscribe("a");
-        assert_eq!(written(&mut sub, publisher), vec![Inbound::Command(Command::Cancel("a".into()).to_bytes())]);
-        assert_eq!(sub.send(msg(&["x"])).unwrap_err().kind, SendErrorKind::NotSupported);
+        assert_eq!(
+            written(&mut sub, publisher),
+            vec![Inbound::Command(Command::Cancel("a".into()).to_bytes())]
+        );
+        assert_eq!(
+            sub.send(msg(&["x"])).unwrap_err().kind,
+            SendErrorKind::NotSupported
+        );
     }
 
     #[test]
     fn xsub_subscribes_by_message_and_forwards_the_rest() {
         let mut xsub = core(SocketType::Xsub, SocketLimits::default());
         let publisher = connect(&mut xsub, SocketType::Pub, None);
-        xsub.send(Message::single(Bytes::from_static(b"\x01news"))).unwrap();
+        xsub.send(Message::single(Bytes::from_static(b"\x01news")))
+            .unwrap();
         xsub.send(msg(&["upstream", "data"])).unwrap();
         assert_eq!(
             written(&mut xsub, publisher),
@@ -528,7 +614,10 @@ mod tests {
     #[test]
     fn pair_takes_one_peer_at_a_time() {
         let mut pair = core(SocketType::Pair, SocketLimits::default());
-        assert_eq!(pair.send(msg(&["x"])).unwrap_err().kind, SendErrorKind::WouldBlock);
+        assert_eq!(
+            pair.send(msg(&["x"])).unwrap_err().kind,
+            SendErrorKind::WouldBlock
+        );
         let first = connect(&mut pair, SocketType::Pair, None);
         let second = pair.attach(Origin::Accept);
         assert!(!pair.connected(second, peer(SocketType::Pair, None)));
@@ -542,13 +631,39 @@ mod tests {
     }
 
     #[test]
+    fn a_detached_pipe_delivers_what_it_received_then_goes() {
+        let mut pull = core(SocketType::Pull, SocketLimits::default());
+        let gone = connect(&mut pull, SocketType::Push, None);
+        pull.inbound(gone, msg(&["1"]));
+        pull.inbound(gone, msg(&["2"]));
+        pull.detach(gone);
+        assert!(
+            pull.pipes().ids().is_empty(),
+            "out of every routing decision"
+        );
+        assert_eq!(pull.recv(), Ok(msg(&["1"])));
+        assert_eq!(pull.recv(), Ok(msg(&["2"])));
+        assert!(!pull.pipes().contains(gone), "removed once read");
+        assert_eq!(pull.recv(), Err(RecvError::WouldBlock));
+    }
+
+    #[test]
     fn connecting_pipes_queue_before_and_across_connections() {
-        let mut dealer = core(SocketType::Dealer, SocketLimits { send_hwm: 3, ..SocketLimits::default() });
+        let mut dealer = core(
+            SocketType::Dealer,
+            SocketLimits {
+                send_hwm: 3,
+                ..SocketLimits::default()
+            },
+        );
         let id = dealer.attach(Origin::Connect);
         for i in 0..3 {
             dealer.send(msg(&[&i.to_string()])).unwrap();
         }
-        assert_eq!(dealer.send(msg(&["full"])).unwrap_err().kind, SendErrorKind::WouldBlock);
+        assert_eq!(
+            dealer.send(msg(&["full"])).unwrap_err().kind,
+            SendErrorKind::WouldBlock
+        );
         // Nothing is written before the handshake.
         assert!(messages(&mut dealer, id).is_empty());
         assert!(dealer.connected(id, peer(SocketType::Router, None)));

@@ -63,6 +63,8 @@ pub struct Pipe {
     inbound: VecDeque<Message>,
     in_hwm: HighWaterMark,
     reader_paused: bool,
+    /// Detached, kept only until the application has read what it received.
+    draining: bool,
 }
 
 impl Pipe {
@@ -154,13 +156,38 @@ impl Pipes {
             inbound: VecDeque::new(),
             in_hwm: HighWaterMark::from_option_value(self.limits.recv_hwm),
             reader_paused: false,
+            draining: false,
         });
         self.order.push(id);
         id
     }
 
-    pub(crate) fn detach(&mut self, id: PeerId) -> Option<Pipe> {
-        let pipe = self.table.remove(id)?;
+    /// Removes pipe `id`, or, if it holds received messages, keeps it out of every routing
+    /// decision until they are read.
+    pub(crate) fn detach(&mut self, id: PeerId) {
+        let Some(pipe) = self.table.get_mut(id) else {
+            return;
+        };
+        if pipe.inbound.is_empty() {
+            self.remove(id);
+        } else {
+            pipe.draining = true;
+            pipe.peer = None;
+            pipe.out.clear();
+            pipe.subscriptions.clear();
+            if let Some(pos) = self.order.iter().position(|&p| p == id) {
+                self.order.remove(pos);
+                if self.cursor > pos {
+                    self.cursor -= 1;
+                }
+            }
+        }
+    }
+
+    fn remove(&mut self, id: PeerId) {
+        if self.table.remove(id).is_none() {
+            return;
+        }
         if let Some(pos) = self.order.iter().position(|&p| p == id) {
             self.order.remove(pos);
             if self.cursor > pos {
@@ -168,7 +195,6 @@ impl Pipes {
             }
         }
         self.with_input.retain(|&p| p != id);
-        Some(pipe)
     }
 
     /// The pipe `id`, if it is still attached.
@@ -319,6 +345,12 @@ impl Pipes {
         let pipe = self.table.get_mut(id)?;
         let message = pipe.inbound.pop_front()?;
         pipe.in_hwm.release();
+        if pipe.draining {
+            if pipe.inbound.is_empty() {
+                self.remove(id);
+            }
+            return Some(message);
+        }
         if pipe.reader_paused && !pipe.in_hwm.is_full() {
             pipe.reader_paused = false;
             self.events.push(Event::Readable(id));
