@@ -139,9 +139,15 @@ async fn read_loop(
     let mut decoder = MessageDecoder::new(shared.options.max_message_size);
     loop {
         loop {
-            match decoder.decode(&mut buf) {
+            let inbound = match decoder.decode(&mut buf) {
                 Ok(None) => break,
-                Ok(Some(Inbound::Message(message))) => {
+                Ok(Some(inbound)) => inbound,
+                Err(error) => return error.into(),
+            };
+            // > a peer SHOULD treat any incoming traffic (not just a PONG reply) as a sign of life.
+            signals.heartbeat.borrow_mut().on_traffic();
+            match inbound {
+                Inbound::Message(message) => {
                     let has_room = shared.with_core(|core| core.inbound(id, message));
                     shared.recv_ready.notify(1);
                     if !has_room {
@@ -151,12 +157,18 @@ async fn read_loop(
                         }
                     }
                 }
-                Ok(Some(Inbound::Command(body))) => match Command::parse(body) {
-                    Ok(Command::Ping { context, .. }) => {
-                        let pong = Command::Pong(
-                            context.slice(..context.len().min(crate::proto::MAX_PING_CONTEXT)),
+                Inbound::Command(body) => match Command::parse(body) {
+                    Ok(Command::Ping {
+                        ttl_deciseconds,
+                        context,
+                    }) => {
+                        let pong = signals.heartbeat.borrow_mut().on_ping(
+                            ttl_deciseconds,
+                            &context,
+                            Instant::now(),
                         );
                         signals.control.borrow_mut().push_back(pong);
+                        // The writer also re-arms its timer: the peer's TTL is a new deadline.
                         signals.writable.notify(1);
                     }
                     Ok(command @ (Command::Subscribe(_) | Command::Cancel(_))) => {
@@ -167,7 +179,6 @@ async fn read_loop(
                     Ok(_) => {}
                     Err(error) => return error.into(),
                 },
-                Err(error) => return error.into(),
             }
         }
         if buf.capacity() - buf.len() < READ_CHUNK / 4 {
@@ -229,8 +240,25 @@ async fn write_loop(shared: Rc<Shared>, id: PeerId, signals: Rc<PipeSignals>, mu
         if taken > 0 {
             shared.send_ready.notify(usize::MAX);
         }
+        let beat = signals.heartbeat.borrow_mut().poll(Instant::now());
+        match beat {
+            Ok(Some(ping)) => out.push_command(&ping),
+            Ok(None) => {}
+            Err(_) => {
+                // The peer has been silent too long: end the connection (a connecting side
+                // reconnects).
+                signals.close();
+                return;
+            }
+        }
         if out.is_empty() {
-            listener.await;
+            let deadline = signals.heartbeat.borrow().next_deadline();
+            match deadline {
+                Some(deadline) => {
+                    let _ = select(listener, pin!(compio::time::sleep_until(deadline))).await;
+                }
+                None => listener.await,
+            }
             continue;
         }
         signals.writing.set(true);

@@ -4,7 +4,7 @@ use std::time::Duration;
 
 use bytes::Bytes;
 
-use crate::proto::{DEFAULT_HANDSHAKE_TIMEOUT, SocketLimits};
+use crate::proto::{DEFAULT_HANDSHAKE_TIMEOUT, HeartbeatConfig, SocketLimits};
 
 /// The options a socket is created with.
 ///
@@ -30,6 +30,7 @@ pub struct SocketOptions {
     pub(crate) reconnect_interval: Duration,
     pub(crate) handshake_timeout: Option<Duration>,
     pub(crate) max_message_size: Option<u64>,
+    pub(crate) heartbeat: HeartbeatConfig,
 }
 
 impl Default for SocketOptions {
@@ -42,6 +43,7 @@ impl Default for SocketOptions {
             reconnect_interval: Duration::from_millis(100),
             handshake_timeout: Some(DEFAULT_HANDSHAKE_TIMEOUT),
             max_message_size: None,
+            heartbeat: HeartbeatConfig::default(),
         }
     }
 }
@@ -94,6 +96,26 @@ impl SocketOptions {
     /// connection (default: no limit).
     pub fn max_message_size(mut self, bytes: Option<u64>) -> Self {
         self.max_message_size = bytes;
+        self
+    }
+
+    /// `ZMQ_HEARTBEAT_IVL`: send a PING on every connection this often (default: never).
+    pub fn heartbeat_interval(mut self, interval: Duration) -> Self {
+        self.heartbeat.interval = Some(interval).filter(|i| !i.is_zero());
+        self
+    }
+
+    /// `ZMQ_HEARTBEAT_TTL`: how long peers should wait for our traffic before they give up,
+    /// announced in our PINGs (whole tenths of a second, at most 6553.5 s; default: no hint).
+    pub fn heartbeat_ttl(mut self, ttl: Duration) -> Self {
+        self.heartbeat.ttl = Some(ttl).filter(|t| !t.is_zero());
+        self
+    }
+
+    /// `ZMQ_HEARTBEAT_TIMEOUT`: close a connection that sends nothing for this long after one of
+    /// our PINGs (default: the heartbeat interval).
+    pub fn heartbeat_timeout(mut self, timeout: Duration) -> Self {
+        self.heartbeat.timeout = Some(timeout).filter(|t| !t.is_zero());
         self
     }
 

@@ -3,15 +3,16 @@
 use std::cell::{Cell, RefCell};
 use std::collections::{HashMap, VecDeque};
 use std::rc::Rc;
+use std::time::Instant;
 
 use event_listener::Event;
 use monocoque_core::PeerId;
 
 use super::options::SocketOptions;
-use crate::proto::{Command, Event as CoreEvent, Origin, SocketCore, SocketType};
+use crate::proto::{Command, Event as CoreEvent, Heartbeat, Origin, SocketCore, SocketType};
 
 /// Wake-ups and per-connection state of one pipe.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub(crate) struct PipeSignals {
     /// The pipe has something new to write.
     pub(crate) writable: Event,
@@ -24,9 +25,24 @@ pub(crate) struct PipeSignals {
     pub(crate) control: RefCell<VecDeque<Command>>,
     /// A write is in progress: `close` waits for it.
     pub(crate) writing: Cell<bool>,
+    /// Heartbeat timing of this connection: the reader records traffic and PINGs, the writer
+    /// sends PINGs and gives up on a silent peer.
+    pub(crate) heartbeat: RefCell<Heartbeat>,
 }
 
 impl PipeSignals {
+    pub(crate) fn new(heartbeat: Heartbeat) -> Self {
+        Self {
+            writable: Event::new(),
+            readable: Event::new(),
+            close: Event::new(),
+            closing: Cell::new(false),
+            control: RefCell::new(VecDeque::new()),
+            writing: Cell::new(false),
+            heartbeat: RefCell::new(heartbeat),
+        }
+    }
+
     pub(crate) fn close(&self) {
         self.closing.set(true);
         self.close.notify(usize::MAX);
@@ -102,7 +118,8 @@ impl Shared {
     /// Fresh signals for a new connection of pipe `id`. Each connection has its own, so a task of
     /// a dead connection can never act on its successor's behalf.
     pub(crate) fn connection_signals(&self, id: PeerId) -> Rc<PipeSignals> {
-        let signals = Rc::new(PipeSignals::default());
+        let heartbeat = Heartbeat::new(self.options.heartbeat, Instant::now());
+        let signals = Rc::new(PipeSignals::new(heartbeat));
         if let Some(old) = self.signals.borrow_mut().insert(id, signals.clone()) {
             old.close();
         }
