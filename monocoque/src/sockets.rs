@@ -60,8 +60,10 @@ macro_rules! socket_type {
                 self.0.connected_peers()
             }
 
-            /// Sends what is queued for connected peers, then closes. Dropping the socket
-            /// instead closes at once and discards what is queued.
+            /// Waits until every queued message has been written (for a `connect` endpoint,
+            /// once its peer is there), for at most the linger time (`SocketOptions::linger`,
+            /// default: no limit, as libzmq), then closes. Dropping the socket instead closes at
+            /// once and discards what is queued.
             pub async fn close(self) {
                 self.0.close().await
             }

@@ -370,6 +370,32 @@ async fn close_sends_everything_queued_first() {
     }
 }
 
+/// The simplest program, connect, send, close, must deliver: `close` waits for the connection
+/// of a `connect` endpoint to come up and carry what was queued for it.
+#[compio::test]
+async fn close_right_after_connect_still_delivers() {
+    let pull = PullSocket::new();
+    let endpoint = pull.bind(TCP_ANY).await.unwrap().to_string();
+    let push = PushSocket::new();
+    push.connect(&endpoint).unwrap();
+    push.send("hello").await.unwrap();
+    within("close", push.close()).await;
+    assert_eq!(
+        within("the message", pull.recv()).await.unwrap(),
+        Message::from("hello")
+    );
+}
+
+/// With a linger time, `close` gives up on a peer that never comes.
+#[compio::test]
+async fn close_gives_up_after_the_linger_time() {
+    let push =
+        PushSocket::with_options(SocketOptions::new().linger(Some(Duration::from_millis(50))));
+    push.connect("tcp://127.0.0.1:1").unwrap();
+    push.send("nowhere").await.unwrap();
+    within("close with linger", push.close()).await;
+}
+
 /// libzmq delivers what a peer sent before it went away: the pipe is only dropped once the
 /// application has read up to its end.
 #[compio::test]

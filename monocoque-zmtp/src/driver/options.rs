@@ -31,6 +31,7 @@ pub struct SocketOptions {
     pub(crate) handshake_timeout: Option<Duration>,
     pub(crate) max_message_size: Option<u64>,
     pub(crate) heartbeat: HeartbeatConfig,
+    pub(crate) linger: Option<Duration>,
 }
 
 impl Default for SocketOptions {
@@ -44,6 +45,7 @@ impl Default for SocketOptions {
             handshake_timeout: Some(DEFAULT_HANDSHAKE_TIMEOUT),
             max_message_size: None,
             heartbeat: HeartbeatConfig::default(),
+            linger: None,
         }
     }
 }
@@ -116,6 +118,13 @@ impl SocketOptions {
     /// our PINGs (default: the heartbeat interval).
     pub fn heartbeat_timeout(mut self, timeout: Duration) -> Self {
         self.heartbeat.timeout = Some(timeout).filter(|t| !t.is_zero());
+        self
+    }
+
+    /// `ZMQ_LINGER`: how long [`close`](super::Socket::close) waits for queued messages to be
+    /// written (default `None`: until they are, as libzmq's -1). Dropping a socket never waits.
+    pub fn linger(mut self, linger: Option<Duration>) -> Self {
+        self.linger = linger;
         self
     }
 

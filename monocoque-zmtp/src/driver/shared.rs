@@ -132,9 +132,11 @@ impl Shared {
         if let Some(signals) = self.signals.borrow_mut().remove(&id) {
             signals.close();
         }
-        // A REQ waiting on a pipe that vanished, or a sender blocked on it, re-evaluates.
+        // A REQ waiting on a pipe that vanished, a sender blocked on it, or `close` waiting for
+        // it to flush, re-evaluates.
         self.send_ready.notify(usize::MAX);
         self.recv_ready.notify(usize::MAX);
+        self.flushed.notify(usize::MAX);
     }
 
     /// Records that the connection of pipe `id` ended; the pipe stays for the next one.
@@ -151,7 +153,9 @@ impl Shared {
         self.signals.borrow().values().cloned().collect()
     }
 
-    /// Whether every connected pipe has written everything queued for it.
+    /// Whether every pipe that can still deliver has written everything queued for it. A pipe
+    /// created by `connect` can deliver once its connection comes up, so it counts even while
+    /// disconnected.
     pub(crate) fn is_flushed(&self) -> bool {
         let core = self.core.borrow();
         let signals = self.signals.borrow();
@@ -159,7 +163,8 @@ impl Shared {
             let Some(pipe) = core.pipes().get(*id) else {
                 return true;
             };
-            pipe.peer().is_none()
+            let can_deliver = pipe.peer().is_some() || pipe.origin() == Origin::Connect;
+            !can_deliver
                 || (!pipe.has_outgoing() && !signals.get(id).is_some_and(|s| s.writing.get()))
         })
     }

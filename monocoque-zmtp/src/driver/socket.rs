@@ -226,15 +226,24 @@ impl Socket {
             .count()
     }
 
-    /// Sends what is queued for connected peers, then closes. Messages for peers that never
-    /// connected are dropped.
+    /// Waits until every queued message has been written (to a peer that is connected, or to
+    /// the peer of a `connect` endpoint once it connects), for at most the linger time, then
+    /// closes. Dropping the socket instead closes at once and discards what is queued.
     pub async fn close(self) {
-        loop {
-            let listener = self.shared.flushed.listen();
-            if self.shared.is_flushed() {
-                break;
+        let flushed = async {
+            loop {
+                let listener = self.shared.flushed.listen();
+                if self.shared.is_flushed() {
+                    break;
+                }
+                listener.await;
             }
-            listener.await;
+        };
+        match self.shared.options.linger {
+            Some(linger) => {
+                let _ = compio::time::timeout(linger, flushed).await;
+            }
+            None => flushed.await,
         }
     }
 
