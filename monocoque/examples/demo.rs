@@ -287,7 +287,8 @@ async fn dealer_router(transport: Transport) -> Outcome {
 
     let mut dealers = Vec::new();
     for name in DEALERS {
-        let dealer = DealerSocket::with_options(SocketOptions::new().routing_id(name));
+        let dealer = DealerSocket::with_options(SocketOptions::new().routing_id(name))
+            .expect("valid socket options");
         dealer.connect(&endpoint)?;
         // Asynchronous, unlike REQ: both requests go out before any reply comes back.
         dealer.send(format!("{name}: first")).await?;

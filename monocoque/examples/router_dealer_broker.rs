@@ -66,7 +66,8 @@ async fn main() -> Result<(), Box<dyn Error>> {
         .map(|name| {
             // A routing id makes the client recognisable in the broker; without one the ROUTER
             // would make one up.
-            let socket = ReqSocket::with_options(SocketOptions::new().routing_id(*name));
+            let socket = ReqSocket::with_options(SocketOptions::new().routing_id(*name))
+                .expect("valid socket options");
             socket
                 .connect(&frontend_endpoint)
                 .map(|()| compio::runtime::spawn(client(name, socket)))

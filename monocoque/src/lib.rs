@@ -75,7 +75,10 @@ pub use monocoque_core::{
     Backoff, Endpoint, EndpointError, HighWaterMark, Message, PeerId, PeerTable,
 };
 #[doc(inline)]
-pub use monocoque_zmtp::driver::{Error, SocketOptions};
+pub use monocoque_zmtp::driver::{
+    Error, Monitor, MonitorEvent, MonitorEventKind, OptionError, OptionName, SocketOptions,
+    TcpKeepalive,
+};
 #[doc(inline)]
 pub use monocoque_zmtp::proto::SocketType;
 #[doc(inline)]

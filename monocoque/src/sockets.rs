@@ -2,7 +2,7 @@
 
 use bytes::Bytes;
 use monocoque_core::{Endpoint, Message};
-use monocoque_zmtp::driver::{Error, Socket, SocketOptions};
+use monocoque_zmtp::driver::{Error, Monitor, OptionError, Socket, SocketOptions};
 use monocoque_zmtp::proto::{RecvError, SendError, SocketType};
 
 macro_rules! socket_type {
@@ -20,12 +20,39 @@ macro_rules! socket_type {
         impl $name {
             /// A socket with libzmq's default options. Must be called on a compio runtime thread.
             pub fn new() -> Self {
-                Self::with_options(SocketOptions::new())
+                match Socket::new(SocketType::$kind, SocketOptions::new()) {
+                    Ok(socket) => Self(socket),
+                    // The defaults apply to every socket type.
+                    Err(error) => unreachable!("default options refused: {error}"),
+                }
             }
 
-            /// A socket with the given options.
-            pub fn with_options(options: SocketOptions) -> Self {
-                Self(Socket::new(SocketType::$kind, options))
+            /// A socket with the given options; an option that does not apply to this socket
+            /// type, or a value out of range, is an error.
+            pub fn with_options(options: SocketOptions) -> Result<Self, OptionError> {
+                Socket::new(SocketType::$kind, options).map(Self)
+            }
+
+            /// The options in force.
+            pub fn options(&self) -> SocketOptions {
+                self.0.options()
+            }
+
+            /// Changes options on the live socket: `socket.set_options(|o| o.send_hwm(10))`.
+            /// Routing switches and timeouts apply at once, high-water marks to peers attached
+            /// afterwards, connection options to connections made afterwards, as in libzmq.
+            pub fn set_options(
+                &self,
+                change: impl FnOnce(SocketOptions) -> SocketOptions,
+            ) -> Result<(), OptionError> {
+                self.0.set_options(change)
+            }
+
+            /// Starts a monitor: a stream of this socket's connection events (listening,
+            /// accepted, connected, handshake succeeded or failed, disconnected, ...). A second
+            /// call replaces the first.
+            pub fn monitor(&self) -> Monitor {
+                self.0.monitor()
             }
 
             /// Listens on `endpoint` (`tcp://127.0.0.1:0`, `tcp://*:5555`, `ipc:///tmp/x.sock`,
@@ -228,6 +255,19 @@ socket_type! {
 sends!(XPubSocket);
 receives!(XPubSocket);
 
+impl XPubSocket {
+    /// With `xpub_manual`: subscribes the peer whose subscription the application received
+    /// last to `topic`. Does nothing otherwise.
+    pub fn subscribe(&self, topic: impl Into<Bytes>) {
+        self.0.subscribe(topic)
+    }
+
+    /// With `xpub_manual`: cancels that peer's subscription to `topic`.
+    pub fn unsubscribe(&self, topic: impl Into<Bytes>) {
+        self.0.unsubscribe(topic)
+    }
+}
+
 socket_type! {
     /// XSUB (RFC 29): a SUB whose subscriptions are messages the application sends
     /// (`0x01` + topic to subscribe, `0x00` + topic to cancel); other messages go to every
@@ -362,7 +402,7 @@ socket_type! {
     /// use monocoque::{DealerSocket, Message, RouterSocket, SocketOptions};
     /// let router = RouterSocket::new();
     /// let endpoint = router.bind("tcp://127.0.0.1:0").await?;
-    /// let dealer = DealerSocket::with_options(SocketOptions::new().routing_id("d1"));
+    /// let dealer = DealerSocket::with_options(SocketOptions::new().routing_id("d1"))?;
     /// dealer.connect(&endpoint.to_string())?;
     /// dealer.send("hello").await?;
     /// assert_eq!(router.recv().await?, Message::from("d1").with("hello"));
@@ -387,7 +427,7 @@ socket_type! {
     /// ```
     /// # compio::runtime::Runtime::new().unwrap().block_on(async {
     /// use monocoque::{Message, RouterSocket, SendErrorKind, SocketOptions};
-    /// let router = RouterSocket::with_options(SocketOptions::new().router_mandatory(true));
+    /// let router = RouterSocket::with_options(SocketOptions::new().router_mandatory(true))?;
     /// let error = router.send(Message::from("nobody").with("hi")).await.unwrap_err();
     /// assert_eq!(error.kind, SendErrorKind::HostUnreachable);
     /// assert_eq!(error.message, Message::from("nobody").with("hi"));

@@ -83,7 +83,7 @@ async fn a_peer_that_stops_answering_is_cut_off() {
         .heartbeat_timeout(Duration::from_millis(200))
         // Stay away after the cut, so the thread sees the close and nothing else.
         .reconnect_interval(Duration::from_secs(60));
-    let dealer = DealerSocket::with_options(options);
+    let dealer = DealerSocket::with_options(options).unwrap();
     dealer.connect(&endpoint).expect("connect");
     let observed = within("the silent peer to be cut off", async {
         loop {
@@ -113,9 +113,9 @@ async fn answered_heartbeats_keep_a_quiet_connection_up() {
     let options = SocketOptions::new()
         .heartbeat_interval(Duration::from_millis(20))
         .heartbeat_timeout(Duration::from_millis(60));
-    let router = RouterSocket::with_options(options.clone());
+    let router = RouterSocket::with_options(options.clone()).unwrap();
     let endpoint = router.bind(TCP_ANY).await.expect("bind").to_string();
-    let dealer = DealerSocket::with_options(options.routing_id("d"));
+    let dealer = DealerSocket::with_options(options.routing_id("d")).unwrap();
     dealer.connect(&endpoint).expect("connect");
     dealer.send("first").await.expect("send");
     assert_eq!(

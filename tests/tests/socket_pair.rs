@@ -69,7 +69,8 @@ async fn a_second_pair_gets_nothing_while_the_first_is_connected() {
         SocketOptions::new()
             .send_hwm(1)
             .reconnect_interval(Duration::from_millis(5)),
-    );
+    )
+    .unwrap();
     second.connect(&endpoint).unwrap();
     second.try_send("probe").unwrap();
     wait_until("the second PAIR has reached the bound one", || {

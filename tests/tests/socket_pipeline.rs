@@ -59,7 +59,7 @@ async fn push_round_robins_exactly_over_three_pulls() {
 #[compio::test]
 async fn pull_fair_queues_three_pushes() {
     const PER_SENDER: u32 = 200;
-    let pull = PullSocket::with_options(SocketOptions::new().recv_hwm(10));
+    let pull = PullSocket::with_options(SocketOptions::new().recv_hwm(10)).unwrap();
     let endpoint = pull.bind(TCP_ANY).await.unwrap().to_string();
     let pushes: Vec<PushSocket> = (0..3).map(|_| PushSocket::new()).collect();
     for push in &pushes {
@@ -193,7 +193,7 @@ async fn many_small_messages_over_ipc_arrive_in_order() {
 #[compio::test]
 async fn a_connecting_push_queues_up_to_its_hwm_until_the_pull_binds() {
     let path = IpcPath::new("queue-before-bind");
-    let push = PushSocket::with_options(fast_reconnect().send_hwm(10));
+    let push = PushSocket::with_options(fast_reconnect().send_hwm(10)).unwrap();
     push.connect(&path.endpoint()).unwrap();
     let mut queued = 0u32;
     let refused = loop {
@@ -251,9 +251,9 @@ async fn a_bound_push_without_peers_would_block() {
 async fn hwm_blocks_a_push_whose_peer_does_not_read_and_reading_unblocks() {
     const HWM: usize = 10;
     const LIMIT: u32 = 2000;
-    let pull = PullSocket::with_options(SocketOptions::new().recv_hwm(HWM));
+    let pull = PullSocket::with_options(SocketOptions::new().recv_hwm(HWM)).unwrap();
     let endpoint = pull.bind(TCP_ANY).await.unwrap().to_string();
-    let push = PushSocket::with_options(SocketOptions::new().send_hwm(HWM));
+    let push = PushSocket::with_options(SocketOptions::new().send_hwm(HWM)).unwrap();
     push.connect(&endpoint).unwrap();
     wait_until("the PUSH is connected", || push.connected_peers() == 1).await;
 
@@ -308,7 +308,7 @@ async fn a_push_reconnects_to_a_new_pull_on_the_same_port() {
     let first = PullSocket::new();
     let bound = first.bind(TCP_ANY).await.unwrap();
     let port = bound.port().expect("a real port");
-    let push = PushSocket::with_options(fast_reconnect());
+    let push = PushSocket::with_options(fast_reconnect()).unwrap();
     push.connect(&bound.to_string()).unwrap();
     within("send", push.send("before")).await.unwrap();
     assert_eq!(
@@ -390,7 +390,8 @@ async fn close_right_after_connect_still_delivers() {
 #[compio::test]
 async fn close_gives_up_after_the_linger_time() {
     let push =
-        PushSocket::with_options(SocketOptions::new().linger(Some(Duration::from_millis(50))));
+        PushSocket::with_options(SocketOptions::new().linger(Some(Duration::from_millis(50))))
+            .unwrap();
     push.connect("tcp://127.0.0.1:1").unwrap();
     push.send("nowhere").await.unwrap();
     within("close with linger", push.close()).await;

@@ -303,7 +303,8 @@ async fn several_subs_with_different_topics() {
 async fn a_sub_connecting_before_the_pub_binds_gets_its_subscription_replayed() {
     let port = free_port();
     let sub =
-        SubSocket::with_options(SocketOptions::new().reconnect_interval(Duration::from_millis(10)));
+        SubSocket::with_options(SocketOptions::new().reconnect_interval(Duration::from_millis(10)))
+            .unwrap();
     sub.subscribe("t");
     sub.connect(&tcp_port(port)).unwrap();
     assert_eq!(sub.connected_peers(), 0);
@@ -330,9 +331,9 @@ async fn a_sub_connecting_before_the_pub_binds_gets_its_subscription_replayed() 
 #[compio::test]
 async fn pub_drops_for_a_slow_subscriber_instead_of_blocking() {
     const COUNT: u32 = 20_000;
-    let publisher = PubSocket::with_options(SocketOptions::new().send_hwm(10));
+    let publisher = PubSocket::with_options(SocketOptions::new().send_hwm(10)).unwrap();
     let endpoint = publisher.bind(TCP_ANY).await.unwrap().to_string();
-    let sub = SubSocket::with_options(SocketOptions::new().recv_hwm(10));
+    let sub = SubSocket::with_options(SocketOptions::new().recv_hwm(10)).unwrap();
     sub.subscribe("");
     sub.connect(&endpoint).unwrap();
     let probe = msg("probe");

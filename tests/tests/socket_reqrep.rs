@@ -189,8 +189,8 @@ async fn dealer_to_rep_needs_the_empty_delimiter_and_gets_it_back() {
 async fn router_sees_configured_routing_ids_as_the_first_frame() {
     let router = RouterSocket::new();
     let endpoint = router.bind(TCP_ANY).await.unwrap().to_string();
-    let dealer = DealerSocket::with_options(SocketOptions::new().routing_id("dealer-a"));
-    let req = ReqSocket::with_options(SocketOptions::new().routing_id("req-b"));
+    let dealer = DealerSocket::with_options(SocketOptions::new().routing_id("dealer-a")).unwrap();
+    let req = ReqSocket::with_options(SocketOptions::new().routing_id("req-b")).unwrap();
     dealer.connect(&endpoint).unwrap();
     req.connect(&endpoint).unwrap();
     within("send", dealer.send(Message::from("hi").with("there")))
@@ -262,7 +262,9 @@ async fn router_routes_by_first_frame_to_the_right_one_of_ten_dealers() {
     let router = RouterSocket::new();
     let endpoint = router.bind(TCP_ANY).await.unwrap().to_string();
     let dealers: Vec<DealerSocket> = (0..10)
-        .map(|i| DealerSocket::with_options(SocketOptions::new().routing_id(format!("d{i}"))))
+        .map(|i| {
+            DealerSocket::with_options(SocketOptions::new().routing_id(format!("d{i}"))).unwrap()
+        })
         .collect();
     for dealer in &dealers {
         dealer.connect(&endpoint).unwrap();
@@ -305,7 +307,7 @@ async fn router_routes_by_first_frame_to_the_right_one_of_ten_dealers() {
 async fn router_drops_messages_for_unknown_ids_silently() {
     let router = RouterSocket::new();
     let endpoint = router.bind(TCP_ANY).await.unwrap().to_string();
-    let dealer = DealerSocket::with_options(SocketOptions::new().routing_id("known"));
+    let dealer = DealerSocket::with_options(SocketOptions::new().routing_id("known")).unwrap();
     dealer.connect(&endpoint).unwrap();
     wait_until("the ROUTER has its peer", || router.connected_peers() == 1).await;
 
@@ -326,9 +328,9 @@ async fn router_drops_messages_for_unknown_ids_silently() {
 
 #[compio::test]
 async fn router_mandatory_fails_for_unknown_ids_and_hands_the_message_back() {
-    let router = RouterSocket::with_options(SocketOptions::new().router_mandatory(true));
+    let router = RouterSocket::with_options(SocketOptions::new().router_mandatory(true)).unwrap();
     let endpoint = router.bind(TCP_ANY).await.unwrap().to_string();
-    let dealer = DealerSocket::with_options(SocketOptions::new().routing_id("known"));
+    let dealer = DealerSocket::with_options(SocketOptions::new().routing_id("known")).unwrap();
     dealer.connect(&endpoint).unwrap();
     wait_until("the ROUTER has its peer", || router.connected_peers() == 1).await;
 
@@ -364,13 +366,14 @@ async fn router_mandatory_fails_for_unknown_ids_and_hands_the_message_back() {
 #[compio::test]
 async fn router_to_router_with_identities_over_ipc() {
     let path = IpcPath::new("router-router");
-    let server = RouterSocket::with_options(SocketOptions::new().routing_id("server"));
+    let server = RouterSocket::with_options(SocketOptions::new().routing_id("server")).unwrap();
     server.bind(&path.endpoint()).await.unwrap();
     let client = RouterSocket::with_options(
         SocketOptions::new()
             .routing_id("client")
             .router_mandatory(true),
-    );
+    )
+    .unwrap();
     client.connect(&path.endpoint()).unwrap();
     // The client learns the server's id from the handshake; before that it is unknown.
     wait_until("the client is connected", || client.connected_peers() == 1).await;

@@ -351,17 +351,31 @@ impl Mono {
     /// A socket of `socket_type` (must be called on the compio runtime).
     pub(crate) fn new(socket_type: SocketType, options: SocketOptions) -> Self {
         match socket_type {
-            SocketType::Pair => Self::Pair(PairSocket::with_options(options)),
-            SocketType::Pub => Self::Pub(PubSocket::with_options(options)),
-            SocketType::Sub => Self::Sub(SubSocket::with_options(options)),
-            SocketType::Xpub => Self::Xpub(XPubSocket::with_options(options)),
-            SocketType::Xsub => Self::Xsub(XSubSocket::with_options(options)),
-            SocketType::Push => Self::Push(PushSocket::with_options(options)),
-            SocketType::Pull => Self::Pull(PullSocket::with_options(options)),
-            SocketType::Req => Self::Req(ReqSocket::with_options(options)),
-            SocketType::Rep => Self::Rep(RepSocket::with_options(options)),
-            SocketType::Dealer => Self::Dealer(DealerSocket::with_options(options)),
-            SocketType::Router => Self::Router(RouterSocket::with_options(options)),
+            SocketType::Pair => {
+                Self::Pair(PairSocket::with_options(options).expect("valid options"))
+            }
+            SocketType::Pub => Self::Pub(PubSocket::with_options(options).expect("valid options")),
+            SocketType::Sub => Self::Sub(SubSocket::with_options(options).expect("valid options")),
+            SocketType::Xpub => {
+                Self::Xpub(XPubSocket::with_options(options).expect("valid options"))
+            }
+            SocketType::Xsub => {
+                Self::Xsub(XSubSocket::with_options(options).expect("valid options"))
+            }
+            SocketType::Push => {
+                Self::Push(PushSocket::with_options(options).expect("valid options"))
+            }
+            SocketType::Pull => {
+                Self::Pull(PullSocket::with_options(options).expect("valid options"))
+            }
+            SocketType::Req => Self::Req(ReqSocket::with_options(options).expect("valid options")),
+            SocketType::Rep => Self::Rep(RepSocket::with_options(options).expect("valid options")),
+            SocketType::Dealer => {
+                Self::Dealer(DealerSocket::with_options(options).expect("valid options"))
+            }
+            SocketType::Router => {
+                Self::Router(RouterSocket::with_options(options).expect("valid options"))
+            }
             other => panic!("no monocoque socket type for {other}"),
         }
     }
@@ -430,7 +444,11 @@ impl Opts {
     }
 
     fn monocoque(self) -> SocketOptions {
-        let mut options = SocketOptions::new().router_mandatory(self.router_mandatory);
+        // Only what is asked for: an option that does not apply to the socket type is an error.
+        let mut options = SocketOptions::new();
+        if self.router_mandatory {
+            options = options.router_mandatory(true);
+        }
         if let Some(id) = self.routing_id {
             options = options.routing_id(id);
         }

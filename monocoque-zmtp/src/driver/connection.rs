@@ -10,6 +10,7 @@ use compio::io::{AsyncReadExt, AsyncWriteExt};
 use futures_util::future::{Either, select};
 use monocoque_core::PeerId;
 
+use super::monitor::{MonitorEvent, MonitorEventKind};
 use super::shared::{PipeSignals, Shared};
 use super::transport::Stream;
 use crate::proto::{
@@ -47,20 +48,66 @@ pub(crate) enum PipeFor {
     Connecting(PeerId),
 }
 
-/// Runs a connection to its end: handshake, then traffic until either side closes.
-pub(crate) async fn serve(shared: Rc<Shared>, mut stream: Stream, pipe: PipeFor) -> ConnectionEnd {
-    let handshake = handshake(&shared, &mut stream);
-    let outcome = match shared.options.handshake_timeout {
+/// Runs a connection to its end: handshake, then traffic until either side closes. Reports the
+/// handshake and the disconnection to the socket's monitor.
+pub(crate) async fn serve(
+    shared: Rc<Shared>,
+    stream: Stream,
+    pipe: PipeFor,
+    endpoint: Rc<str>,
+) -> ConnectionEnd {
+    let address = stream.peer_address();
+    let end = run(&shared, stream, pipe, &endpoint, address.as_deref()).await;
+    shared.emit(|| {
+        MonitorEvent::new(
+            MonitorEventKind::Disconnected {
+                reason: end.to_string(),
+            },
+            &endpoint,
+        )
+        .peer(address.as_deref())
+    });
+    end
+}
+
+async fn run(
+    shared: &Rc<Shared>,
+    mut stream: Stream,
+    pipe: PipeFor,
+    endpoint: &str,
+    address: Option<&str>,
+) -> ConnectionEnd {
+    stream.apply_options(&shared.options.borrow());
+    let handshake = handshake(shared, &mut stream);
+    let limit = shared.options.borrow().handshake_timeout;
+    let outcome = match limit {
         Some(limit) => match compio::time::timeout(limit, handshake).await {
             Ok(outcome) => outcome,
-            Err(_) => return ConnectionEnd::HandshakeTimeout,
+            Err(_) => Err(ConnectionEnd::HandshakeTimeout),
         },
         None => handshake.await,
     };
     let (peer, leftover) = match outcome {
         Ok(done) => done,
-        Err(end) => return end,
+        Err(end) => {
+            let error = match &end {
+                ConnectionEnd::Protocol(error) => Some(error.clone()),
+                ConnectionEnd::HandshakeTimeout => Some(ProtocolError::HandshakeTimeout),
+                _ => None,
+            };
+            if let Some(error) = error {
+                shared.emit(|| {
+                    MonitorEvent::new(
+                        MonitorEventKind::HandshakeFailedProtocol { error },
+                        endpoint,
+                    )
+                    .peer(address)
+                });
+            }
+            return end;
+        }
     };
+    let routing_id = peer.identity.clone();
     let id = match pipe {
         PipeFor::Accepted => shared.attach(Origin::Accept),
         PipeFor::Connecting(id) => id,
@@ -75,12 +122,18 @@ pub(crate) async fn serve(shared: Rc<Shared>, mut stream: Stream, pipe: PipeFor)
     if !shared.with_core(|core| core.connected(id, peer)) {
         return ConnectionEnd::Refused;
     }
+    shared.emit(|| {
+        let mut event =
+            MonitorEvent::new(MonitorEventKind::HandshakeSucceeded, endpoint).peer(address);
+        event.routing_id = routing_id;
+        event
+    });
     shared.send_ready.notify(usize::MAX);
     let (reader, writer) = stream.split();
     let writer = compio::runtime::spawn(write_loop(shared.clone(), id, signals.clone(), writer));
     let closed = wait_closed(&signals);
     let end = match select(
-        pin!(read_loop(&shared, id, &signals, reader, leftover)),
+        pin!(read_loop(shared, id, &signals, reader, leftover)),
         pin!(closed),
     )
     .await
@@ -97,7 +150,7 @@ async fn handshake(
     stream: &mut Stream,
 ) -> Result<(PeerInfo, BytesMut), ConnectionEnd> {
     let mut config = HandshakeConfig::new(shared.socket_type).timeout(None);
-    if let Some(id) = &shared.options.routing_id {
+    if let Some(id) = &shared.options.borrow().routing_id {
         config = config.identity(id.clone());
     }
     let mut out = WriteBuffer::new();
@@ -136,7 +189,7 @@ async fn read_loop(
     mut stream: Stream,
     mut buf: BytesMut,
 ) -> ConnectionEnd {
-    let mut decoder = MessageDecoder::new(shared.options.max_message_size);
+    let mut decoder = MessageDecoder::new(shared.options.borrow().max_message_size);
     loop {
         loop {
             let inbound = match decoder.decode(&mut buf) {

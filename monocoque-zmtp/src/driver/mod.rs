@@ -3,10 +3,12 @@
 //! domain sockets.
 
 mod connection;
+mod monitor;
 mod options;
 mod shared;
 mod socket;
 mod transport;
 
-pub use options::SocketOptions;
+pub use monitor::{Monitor, MonitorEvent, MonitorEventKind};
+pub use options::{OptionError, OptionName, SocketOptions, TcpKeepalive};
 pub use socket::{Error, Socket};

@@ -1,53 +1,250 @@
 //! Socket options, with libzmq's names and defaults.
+//!
+//! Every option is a builder method on [`SocketOptions`], named after what it does, with its
+//! `ZMQ_*` name and default in the doc. An option that does not apply to the socket type it is
+//! given to is an [`OptionError::NotApplicable`], never silently ignored.
 
+use std::fmt;
 use std::time::Duration;
 
 use bytes::Bytes;
 
-use crate::proto::{DEFAULT_HANDSHAKE_TIMEOUT, HeartbeatConfig, SocketLimits};
+use crate::proto::{DEFAULT_HANDSHAKE_TIMEOUT, HeartbeatConfig, PatternOptions, SocketType};
 
-/// The options a socket is created with.
+/// The name of an option, as libzmq spells it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum OptionName {
+    /// `ZMQ_SNDHWM`
+    SendHwm,
+    /// `ZMQ_RCVHWM`
+    RecvHwm,
+    /// `ZMQ_LINGER`
+    Linger,
+    /// `ZMQ_RECONNECT_IVL`
+    ReconnectInterval,
+    /// `ZMQ_RECONNECT_IVL_MAX`
+    ReconnectIntervalMax,
+    /// `ZMQ_CONNECT_TIMEOUT`
+    ConnectTimeout,
+    /// `ZMQ_HANDSHAKE_IVL`
+    HandshakeInterval,
+    /// `ZMQ_HEARTBEAT_IVL`
+    HeartbeatInterval,
+    /// `ZMQ_HEARTBEAT_TTL`
+    HeartbeatTtl,
+    /// `ZMQ_HEARTBEAT_TIMEOUT`
+    HeartbeatTimeout,
+    /// `ZMQ_MAXMSGSIZE`
+    MaxMessageSize,
+    /// `ZMQ_SNDTIMEO`
+    SendTimeout,
+    /// `ZMQ_RCVTIMEO`
+    RecvTimeout,
+    /// `ZMQ_IMMEDIATE`
+    Immediate,
+    /// `ZMQ_CONFLATE`
+    Conflate,
+    /// `ZMQ_ROUTING_ID`
+    RoutingId,
+    /// `ZMQ_ROUTER_MANDATORY`
+    RouterMandatory,
+    /// `ZMQ_ROUTER_HANDOVER`
+    RouterHandover,
+    /// `ZMQ_PROBE_ROUTER`
+    ProbeRouter,
+    /// `ZMQ_REQ_CORRELATE`
+    ReqCorrelate,
+    /// `ZMQ_REQ_RELAXED`
+    ReqRelaxed,
+    /// `ZMQ_XPUB_VERBOSE`
+    XpubVerbose,
+    /// `ZMQ_XPUB_VERBOSER`
+    XpubVerboser,
+    /// `ZMQ_XPUB_MANUAL`
+    XpubManual,
+    /// `ZMQ_XPUB_WELCOME_MSG`
+    XpubWelcomeMessage,
+    /// `ZMQ_XSUB_VERBOSE_UNSUBSCRIBE`
+    XsubVerboseUnsubscribe,
+    /// `ZMQ_INVERT_MATCHING`
+    InvertMatching,
+    /// `ZMQ_TCP_KEEPALIVE`, `ZMQ_TCP_KEEPALIVE_IDLE`, `ZMQ_TCP_KEEPALIVE_CNT`, `ZMQ_TCP_KEEPALIVE_INTVL`
+    TcpKeepalive,
+    /// `ZMQ_SNDBUF`
+    SendBuffer,
+    /// `ZMQ_RCVBUF`
+    RecvBuffer,
+}
+
+impl OptionName {
+    /// libzmq's name for the option.
+    pub fn zmq_name(self) -> &'static str {
+        match self {
+            Self::SendHwm => "ZMQ_SNDHWM",
+            Self::RecvHwm => "ZMQ_RCVHWM",
+            Self::Linger => "ZMQ_LINGER",
+            Self::ReconnectInterval => "ZMQ_RECONNECT_IVL",
+            Self::ReconnectIntervalMax => "ZMQ_RECONNECT_IVL_MAX",
+            Self::ConnectTimeout => "ZMQ_CONNECT_TIMEOUT",
+            Self::HandshakeInterval => "ZMQ_HANDSHAKE_IVL",
+            Self::HeartbeatInterval => "ZMQ_HEARTBEAT_IVL",
+            Self::HeartbeatTtl => "ZMQ_HEARTBEAT_TTL",
+            Self::HeartbeatTimeout => "ZMQ_HEARTBEAT_TIMEOUT",
+            Self::MaxMessageSize => "ZMQ_MAXMSGSIZE",
+            Self::SendTimeout => "ZMQ_SNDTIMEO",
+            Self::RecvTimeout => "ZMQ_RCVTIMEO",
+            Self::Immediate => "ZMQ_IMMEDIATE",
+            Self::Conflate => "ZMQ_CONFLATE",
+            Self::RoutingId => "ZMQ_ROUTING_ID",
+            Self::RouterMandatory => "ZMQ_ROUTER_MANDATORY",
+            Self::RouterHandover => "ZMQ_ROUTER_HANDOVER",
+            Self::ProbeRouter => "ZMQ_PROBE_ROUTER",
+            Self::ReqCorrelate => "ZMQ_REQ_CORRELATE",
+            Self::ReqRelaxed => "ZMQ_REQ_RELAXED",
+            Self::XpubVerbose => "ZMQ_XPUB_VERBOSE",
+            Self::XpubVerboser => "ZMQ_XPUB_VERBOSER",
+            Self::XpubManual => "ZMQ_XPUB_MANUAL",
+            Self::XpubWelcomeMessage => "ZMQ_XPUB_WELCOME_MSG",
+            Self::XsubVerboseUnsubscribe => "ZMQ_XSUB_VERBOSE_UNSUBSCRIBE",
+            Self::InvertMatching => "ZMQ_INVERT_MATCHING",
+            Self::TcpKeepalive => "ZMQ_TCP_KEEPALIVE",
+            Self::SendBuffer => "ZMQ_SNDBUF",
+            Self::RecvBuffer => "ZMQ_RCVBUF",
+        }
+    }
+
+    /// Whether the option means anything for `socket_type` (as libzmq documents it).
+    pub fn applies_to(self, socket_type: SocketType) -> bool {
+        use SocketType::*;
+        match self {
+            Self::RoutingId => matches!(socket_type, Req | Dealer | Router),
+            Self::RouterMandatory | Self::RouterHandover => socket_type == Router,
+            Self::ProbeRouter => matches!(socket_type, Router | Dealer | Req),
+            Self::ReqCorrelate | Self::ReqRelaxed => socket_type == Req,
+            Self::XpubVerbose
+            | Self::XpubVerboser
+            | Self::XpubManual
+            | Self::XpubWelcomeMessage => socket_type == Xpub,
+            Self::XsubVerboseUnsubscribe => socket_type == Xsub,
+            Self::InvertMatching => matches!(socket_type, Pub | Xpub | Sub),
+            Self::Conflate => matches!(socket_type, Push | Pull | Pub | Sub | Dealer),
+            _ => true,
+        }
+    }
+}
+
+impl fmt::Display for OptionName {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.zmq_name())
+    }
+}
+
+/// A socket option that cannot be used as given.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum OptionError {
+    /// The option means nothing for this socket type.
+    #[error("{option} does not apply to a {socket_type} socket")]
+    NotApplicable {
+        /// The option.
+        option: OptionName,
+        /// The socket type it was given to.
+        socket_type: SocketType,
+    },
+    /// The value is out of the option's range.
+    #[error("invalid value for {option}: {reason}")]
+    InvalidValue {
+        /// The option.
+        option: OptionName,
+        /// What is wrong with it.
+        reason: &'static str,
+    },
+}
+
+/// TCP keepalive settings (`ZMQ_TCP_KEEPALIVE*`); `None` fields keep the system's values.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct TcpKeepalive {
+    /// Idle time before the first probe (`ZMQ_TCP_KEEPALIVE_IDLE`).
+    pub idle: Option<Duration>,
+    /// Time between probes (`ZMQ_TCP_KEEPALIVE_INTVL`).
+    pub interval: Option<Duration>,
+    /// Unanswered probes before the connection is dropped (`ZMQ_TCP_KEEPALIVE_CNT`).
+    pub count: Option<u32>,
+}
+
+/// The options a socket is created with, and can change while it runs
+/// ([`Socket::set_options`](super::Socket::set_options)).
 ///
-/// Defaults are libzmq's, named after its `ZMQ_*` options in each setter's doc.
+/// Defaults are libzmq's, except where a method's doc argues otherwise. Connection-level
+/// options (heartbeats, handshake interval, buffers, keepalive, maximum message size) apply to
+/// connections made after they are set, as in libzmq.
 ///
 /// ```
 /// use std::time::Duration;
-/// use monocoque_zmtp::driver::SocketOptions;
+/// use monocoque_zmtp::driver::{OptionError, OptionName, SocketOptions};
+/// use monocoque_zmtp::proto::SocketType;
 ///
 /// let options = SocketOptions::new()
 ///     .send_hwm(10_000)
 ///     .routing_id("worker-1")
 ///     .reconnect_interval(Duration::from_millis(50));
-/// assert_eq!(options.send_hwm_value(), 10_000);
-/// assert_eq!(options.recv_hwm_value(), 1000);
+/// assert!(options.check(SocketType::Dealer).is_ok());
+/// assert_eq!(
+///     options.check(SocketType::Pub),
+///     Err(OptionError::NotApplicable { option: OptionName::RoutingId, socket_type: SocketType::Pub })
+/// );
 /// ```
 #[derive(Debug, Clone)]
 pub struct SocketOptions {
-    pub(crate) send_hwm: usize,
-    pub(crate) recv_hwm: usize,
+    pub(crate) pattern: PatternOptions,
     pub(crate) routing_id: Option<Bytes>,
-    pub(crate) router_mandatory: bool,
     pub(crate) reconnect_interval: Duration,
+    pub(crate) reconnect_interval_max: Option<Duration>,
+    pub(crate) connect_timeout: Option<Duration>,
     pub(crate) handshake_timeout: Option<Duration>,
     pub(crate) max_message_size: Option<u64>,
     pub(crate) heartbeat: HeartbeatConfig,
     pub(crate) linger: Option<Duration>,
+    pub(crate) send_timeout: Option<Duration>,
+    pub(crate) recv_timeout: Option<Duration>,
+    /// `None`: left to the system; `Some(None)`: off; `Some(Some(..))`: on with these settings.
+    pub(crate) tcp_keepalive: Option<Option<TcpKeepalive>>,
+    pub(crate) send_buffer: Option<usize>,
+    pub(crate) recv_buffer: Option<usize>,
+    set: Vec<OptionName>,
 }
 
 impl Default for SocketOptions {
     fn default() -> Self {
         Self {
-            send_hwm: 1000,
-            recv_hwm: 1000,
+            pattern: PatternOptions::default(),
             routing_id: None,
-            router_mandatory: false,
             reconnect_interval: Duration::from_millis(100),
+            reconnect_interval_max: None,
+            connect_timeout: None,
             handshake_timeout: Some(DEFAULT_HANDSHAKE_TIMEOUT),
             max_message_size: None,
             heartbeat: HeartbeatConfig::default(),
             linger: None,
+            send_timeout: None,
+            recv_timeout: None,
+            tcp_keepalive: None,
+            send_buffer: None,
+            recv_buffer: None,
+            set: Vec::new(),
         }
     }
+}
+
+macro_rules! switch {
+    ($(#[$doc:meta])* $method:ident => $field:ident, $name:ident) => {
+        $(#[$doc])*
+        pub fn $method(mut self, on: bool) -> Self {
+            self.pattern.$field = on;
+            self.mark(OptionName::$name)
+        }
+    };
 }
 
 impl SocketOptions {
@@ -56,101 +253,268 @@ impl SocketOptions {
         Self::default()
     }
 
-    /// `ZMQ_SNDHWM`: messages queued per peer for sending (default 1000, 0 for no limit).
-    pub fn send_hwm(mut self, messages: usize) -> Self {
-        self.send_hwm = messages;
+    fn mark(mut self, name: OptionName) -> Self {
+        if !self.set.contains(&name) {
+            self.set.push(name);
+        }
         self
+    }
+
+    /// Checks every option that was set against `socket_type` and its value range.
+    pub fn check(&self, socket_type: SocketType) -> Result<(), OptionError> {
+        if let Some(&option) = self.set.iter().find(|o| !o.applies_to(socket_type)) {
+            return Err(OptionError::NotApplicable {
+                option,
+                socket_type,
+            });
+        }
+        if let Some(id) = &self.routing_id {
+            let reason = if id.is_empty() {
+                Some("a routing id has 1 to 255 bytes")
+            } else if id.len() > 255 {
+                Some("a routing id has at most 255 bytes")
+            } else if id[0] == 0 {
+                Some("routing ids starting with a zero byte are reserved")
+            } else {
+                None
+            };
+            if let Some(reason) = reason {
+                return Err(OptionError::InvalidValue {
+                    option: OptionName::RoutingId,
+                    reason,
+                });
+            }
+        }
+        if self
+            .heartbeat
+            .ttl
+            .is_some_and(|ttl| ttl > Duration::from_millis(6_553_500))
+        {
+            return Err(OptionError::InvalidValue {
+                option: OptionName::HeartbeatTtl,
+                reason: "the TTL travels in tenths of a second and is at most 6553.5 s",
+            });
+        }
+        Ok(())
+    }
+
+    /// `ZMQ_SNDHWM`: messages queued per peer for sending (default 1000, 0 for no limit).
+    /// Applies to peers attached afterwards.
+    pub fn send_hwm(mut self, messages: usize) -> Self {
+        self.pattern.send_hwm = messages;
+        self.mark(OptionName::SendHwm)
     }
 
     /// `ZMQ_RCVHWM`: messages queued per peer after receiving (default 1000, 0 for no limit).
     pub fn recv_hwm(mut self, messages: usize) -> Self {
-        self.recv_hwm = messages;
-        self
-    }
-
-    /// `ZMQ_ROUTING_ID`: the identity announced to peers (REQ, DEALER and ROUTER send it); a
-    /// ROUTER peer addresses us by it. At most 255 bytes, not starting with a zero byte.
-    pub fn routing_id(mut self, id: impl Into<Bytes>) -> Self {
-        self.routing_id = Some(id.into());
-        self
-    }
-
-    /// `ZMQ_ROUTER_MANDATORY`: a ROUTER send to an unknown peer fails with
-    /// `HostUnreachable`, and one to a full peer with `WouldBlock`, instead of being dropped.
-    pub fn router_mandatory(mut self, on: bool) -> Self {
-        self.router_mandatory = on;
-        self
-    }
-
-    /// `ZMQ_RECONNECT_IVL`: how long a connecting socket waits before trying again (100 ms).
-    pub fn reconnect_interval(mut self, interval: Duration) -> Self {
-        self.reconnect_interval = interval;
-        self
-    }
-
-    /// `ZMQ_HANDSHAKE_IVL`: how long a peer has to finish its handshake (30 s; `None` forever).
-    pub fn handshake_timeout(mut self, timeout: Option<Duration>) -> Self {
-        self.handshake_timeout = timeout;
-        self
-    }
-
-    /// `ZMQ_MAXMSGSIZE`: the largest message accepted from a peer; a larger one closes that
-    /// connection (default: no limit).
-    pub fn max_message_size(mut self, bytes: Option<u64>) -> Self {
-        self.max_message_size = bytes;
-        self
-    }
-
-    /// `ZMQ_HEARTBEAT_IVL`: send a PING on every connection this often (default: never).
-    pub fn heartbeat_interval(mut self, interval: Duration) -> Self {
-        self.heartbeat.interval = Some(interval).filter(|i| !i.is_zero());
-        self
-    }
-
-    /// `ZMQ_HEARTBEAT_TTL`: how long peers should wait for our traffic before they give up,
-    /// announced in our PINGs (whole tenths of a second, at most 6553.5 s; default: no hint).
-    pub fn heartbeat_ttl(mut self, ttl: Duration) -> Self {
-        self.heartbeat.ttl = Some(ttl).filter(|t| !t.is_zero());
-        self
-    }
-
-    /// `ZMQ_HEARTBEAT_TIMEOUT`: close a connection that sends nothing for this long after one of
-    /// our PINGs (default: the heartbeat interval).
-    pub fn heartbeat_timeout(mut self, timeout: Duration) -> Self {
-        self.heartbeat.timeout = Some(timeout).filter(|t| !t.is_zero());
-        self
+        self.pattern.recv_hwm = messages;
+        self.mark(OptionName::RecvHwm)
     }
 
     /// `ZMQ_LINGER`: how long [`close`](super::Socket::close) waits for queued messages to be
     /// written (default `None`: until they are, as libzmq's -1). Dropping a socket never waits.
     pub fn linger(mut self, linger: Option<Duration>) -> Self {
         self.linger = linger;
-        self
+        self.mark(OptionName::Linger)
+    }
+
+    /// `ZMQ_RECONNECT_IVL`: how long a connecting socket waits before it tries again (100 ms).
+    pub fn reconnect_interval(mut self, interval: Duration) -> Self {
+        self.reconnect_interval = interval;
+        self.mark(OptionName::ReconnectInterval)
+    }
+
+    /// `ZMQ_RECONNECT_IVL_MAX`: with a maximum above the interval, each failed attempt doubles
+    /// the wait up to it, with random jitter of up to one interval (default `None`: a fixed
+    /// interval, as libzmq's 0).
+    pub fn reconnect_interval_max(mut self, max: Option<Duration>) -> Self {
+        self.reconnect_interval_max = max;
+        self.mark(OptionName::ReconnectIntervalMax)
+    }
+
+    /// `ZMQ_CONNECT_TIMEOUT`: give up on a TCP connection attempt after this long, then retry
+    /// (default `None`: the system's limit, as libzmq's 0).
+    pub fn connect_timeout(mut self, timeout: Option<Duration>) -> Self {
+        self.connect_timeout = timeout;
+        self.mark(OptionName::ConnectTimeout)
+    }
+
+    /// `ZMQ_HANDSHAKE_IVL`: how long a peer has to finish its handshake (30 s; `None` forever).
+    pub fn handshake_timeout(mut self, timeout: Option<Duration>) -> Self {
+        self.handshake_timeout = timeout;
+        self.mark(OptionName::HandshakeInterval)
+    }
+
+    /// `ZMQ_MAXMSGSIZE`: the largest message accepted from a peer; a larger one closes that
+    /// connection before anything of its size is allocated (default `None`: no limit).
+    pub fn max_message_size(mut self, bytes: Option<u64>) -> Self {
+        self.max_message_size = bytes;
+        self.mark(OptionName::MaxMessageSize)
+    }
+
+    /// `ZMQ_HEARTBEAT_IVL`: send a PING on every connection this often (default: never).
+    pub fn heartbeat_interval(mut self, interval: Duration) -> Self {
+        self.heartbeat.interval = Some(interval).filter(|i| !i.is_zero());
+        self.mark(OptionName::HeartbeatInterval)
+    }
+
+    /// `ZMQ_HEARTBEAT_TTL`: how long peers should wait for our traffic before they give up,
+    /// announced in our PINGs (whole tenths of a second, at most 6553.5 s; default: no hint).
+    pub fn heartbeat_ttl(mut self, ttl: Duration) -> Self {
+        self.heartbeat.ttl = Some(ttl).filter(|t| !t.is_zero());
+        self.mark(OptionName::HeartbeatTtl)
+    }
+
+    /// `ZMQ_HEARTBEAT_TIMEOUT`: close a connection that sends nothing for this long after one of
+    /// our PINGs (default: the heartbeat interval).
+    pub fn heartbeat_timeout(mut self, timeout: Duration) -> Self {
+        self.heartbeat.timeout = Some(timeout).filter(|t| !t.is_zero());
+        self.mark(OptionName::HeartbeatTimeout)
+    }
+
+    /// `ZMQ_SNDTIMEO`: how long `send` waits for room before it fails with `WouldBlock` and
+    /// hands the message back (default `None`: forever).
+    pub fn send_timeout(mut self, timeout: Option<Duration>) -> Self {
+        self.send_timeout = timeout;
+        self.mark(OptionName::SendTimeout)
+    }
+
+    /// `ZMQ_RCVTIMEO`: how long `recv` waits for a message before it fails with `WouldBlock`
+    /// (default `None`: forever).
+    pub fn recv_timeout(mut self, timeout: Option<Duration>) -> Self {
+        self.recv_timeout = timeout;
+        self.mark(OptionName::RecvTimeout)
+    }
+
+    /// `ZMQ_IMMEDIATE`: queue messages only for peers whose connection is up; a connecting
+    /// endpoint takes nothing until then, and loses its queue when the connection drops
+    /// (default off).
+    pub fn immediate(mut self, on: bool) -> Self {
+        self.pattern.immediate = on;
+        self.mark(OptionName::Immediate)
+    }
+
+    switch! {
+        /// `ZMQ_CONFLATE`: keep only the newest message in each send and receive queue (PUSH,
+        /// PULL, PUB, SUB, DEALER; default off). Meant for single-frame "last value" streams.
+        conflate => conflate, Conflate
+    }
+
+    /// `ZMQ_ROUTING_ID`: the identity announced to peers (REQ, DEALER and ROUTER send it); a
+    /// ROUTER peer addresses us by it. 1 to 255 bytes, not starting with a zero byte.
+    pub fn routing_id(mut self, id: impl Into<Bytes>) -> Self {
+        self.routing_id = Some(id.into());
+        self.mark(OptionName::RoutingId)
+    }
+
+    switch! {
+        /// `ZMQ_ROUTER_MANDATORY` (ROUTER): a send to an unknown peer fails with
+        /// `HostUnreachable`, and one to a full peer with `WouldBlock`, instead of being dropped.
+        router_mandatory => router_mandatory, RouterMandatory
+    }
+
+    switch! {
+        /// `ZMQ_ROUTER_HANDOVER` (ROUTER): a new peer announcing an identity already in use takes
+        /// it over, and the old connection is closed (default: the newcomer is refused).
+        router_handover => router_handover, RouterHandover
+    }
+
+    switch! {
+        /// `ZMQ_PROBE_ROUTER` (ROUTER, DEALER, REQ): send an empty message to every new peer, so
+        /// that a ROUTER learns our routing id at once.
+        probe_router => probe_router, ProbeRouter
+    }
+
+    switch! {
+        /// `ZMQ_REQ_CORRELATE` (REQ): put a request id in front of each request and accept only
+        /// the reply that carries it back.
+        req_correlate => req_correlate, ReqCorrelate
+    }
+
+    switch! {
+        /// `ZMQ_REQ_RELAXED` (REQ): allow a new request before the reply to the last one, which
+        /// is then abandoned. Pair it with `req_correlate` so that a late reply is recognised.
+        req_relaxed => req_relaxed, ReqRelaxed
+    }
+
+    switch! {
+        /// `ZMQ_XPUB_VERBOSE` (XPUB): hand every subscribe to the application, not only a topic's
+        /// first.
+        xpub_verbose => xpub_verbose, XpubVerbose
+    }
+
+    switch! {
+        /// `ZMQ_XPUB_VERBOSER` (XPUB): hand every subscribe and every cancel to the application.
+        xpub_verboser => xpub_verboser, XpubVerboser
+    }
+
+    switch! {
+        /// `ZMQ_XPUB_MANUAL` (XPUB): subscriptions are not applied by the socket; the
+        /// application sees each one and calls `subscribe`/`unsubscribe` for the peer that sent
+        /// it last.
+        xpub_manual => xpub_manual, XpubManual
+    }
+
+    /// `ZMQ_XPUB_WELCOME_MSG` (XPUB): a message sent to every new subscriber.
+    pub fn xpub_welcome_message(mut self, message: impl Into<Bytes>) -> Self {
+        self.pattern.xpub_welcome = Some(message.into());
+        self.mark(OptionName::XpubWelcomeMessage)
+    }
+
+    switch! {
+        /// `ZMQ_XSUB_VERBOSE_UNSUBSCRIBE` (XSUB): forward every cancel upstream, not only a
+        /// topic's last.
+        xsub_verbose_unsubscribe => xsub_verbose_unsubscribe, XsubVerboseUnsubscribe
+    }
+
+    switch! {
+        /// `ZMQ_INVERT_MATCHING` (PUB, XPUB, SUB): a publisher sends each message to the peers
+        /// whose subscriptions do *not* match it, and a SUB keeps what does not match. Both ends
+        /// must set it.
+        invert_matching => invert_matching, InvertMatching
+    }
+
+    /// `ZMQ_TCP_KEEPALIVE` and its `_IDLE`, `_INTVL`, `_CNT` companions: turn TCP keepalive on
+    /// with these settings, or off with `None` (default: the system's setting).
+    pub fn tcp_keepalive(mut self, keepalive: Option<TcpKeepalive>) -> Self {
+        self.tcp_keepalive = Some(keepalive);
+        self.mark(OptionName::TcpKeepalive)
+    }
+
+    /// `ZMQ_SNDBUF`: the kernel send buffer of each connection, in bytes (default: the
+    /// system's).
+    pub fn send_buffer(mut self, bytes: usize) -> Self {
+        self.send_buffer = Some(bytes);
+        self.mark(OptionName::SendBuffer)
+    }
+
+    /// `ZMQ_RCVBUF`: the kernel receive buffer of each connection, in bytes.
+    pub fn recv_buffer(mut self, bytes: usize) -> Self {
+        self.recv_buffer = Some(bytes);
+        self.mark(OptionName::RecvBuffer)
     }
 
     /// The send high-water mark.
     pub fn send_hwm_value(&self) -> usize {
-        self.send_hwm
+        self.pattern.send_hwm
     }
 
     /// The receive high-water mark.
     pub fn recv_hwm_value(&self) -> usize {
-        self.recv_hwm
+        self.pattern.recv_hwm
     }
 
-    pub(crate) fn limits(&self) -> SocketLimits {
-        SocketLimits {
-            send_hwm: self.send_hwm,
-            recv_hwm: self.recv_hwm,
-            router_mandatory: self.router_mandatory,
+    pub(crate) fn pattern_options(&self) -> PatternOptions {
+        PatternOptions {
             seed: random_seed(),
+            ..self.pattern.clone()
         }
     }
 }
 
 /// A seed for generated routing ids; libzmq starts its counter at a random value too, so that
 /// ids from a restarted process do not repeat the previous run's.
-fn random_seed() -> u32 {
+pub(crate) fn random_seed() -> u32 {
     use std::hash::{BuildHasher, Hasher};
     let mut hasher = std::collections::hash_map::RandomState::new().build_hasher();
     hasher.write_u8(0);

@@ -8,6 +8,7 @@ use std::time::Instant;
 use event_listener::Event;
 use monocoque_core::PeerId;
 
+use super::monitor::{MONITOR_CAPACITY, Monitor, MonitorEvent, MonitorEventKind};
 use super::options::SocketOptions;
 use crate::proto::{Command, Event as CoreEvent, Heartbeat, Origin, SocketCore, SocketType};
 
@@ -55,7 +56,7 @@ impl PipeSignals {
 #[derive(Debug)]
 pub(crate) struct Shared {
     pub(crate) socket_type: SocketType,
-    pub(crate) options: SocketOptions,
+    pub(crate) options: RefCell<SocketOptions>,
     pub(crate) core: RefCell<SocketCore>,
     /// Room appeared in some send queue.
     pub(crate) send_ready: Event,
@@ -64,18 +65,44 @@ pub(crate) struct Shared {
     /// A writer finished a batch (for `close`).
     pub(crate) flushed: Event,
     signals: RefCell<HashMap<PeerId, Rc<PipeSignals>>>,
+    monitor: RefCell<Option<flume::Sender<MonitorEvent>>>,
 }
 
 impl Shared {
     pub(crate) fn new(socket_type: SocketType, options: SocketOptions) -> Self {
         Self {
             socket_type,
-            core: RefCell::new(SocketCore::new(socket_type, options.limits())),
-            options,
+            core: RefCell::new(SocketCore::new(socket_type, options.pattern_options())),
+            options: RefCell::new(options),
             send_ready: Event::new(),
             recv_ready: Event::new(),
             flushed: Event::new(),
             signals: RefCell::new(HashMap::new()),
+            monitor: RefCell::new(None),
+        }
+    }
+
+    /// Reports an event to the monitor, if there is one; builds nothing when there is none.
+    pub(crate) fn emit(&self, event: impl FnOnce() -> MonitorEvent) {
+        let mut monitor = self.monitor.borrow_mut();
+        if let Some(sender) = monitor.as_ref() {
+            if let Err(flume::TrySendError::Disconnected(_)) = sender.try_send(event()) {
+                *monitor = None;
+            }
+        }
+    }
+
+    /// Starts a new monitor; an earlier one is told it stopped.
+    pub(crate) fn monitor(&self) -> Monitor {
+        let (sender, events) = flume::bounded(MONITOR_CAPACITY);
+        self.stop_monitor();
+        *self.monitor.borrow_mut() = Some(sender);
+        Monitor { events }
+    }
+
+    pub(crate) fn stop_monitor(&self) {
+        if let Some(sender) = self.monitor.borrow_mut().take() {
+            let _ = sender.try_send(MonitorEvent::new(MonitorEventKind::MonitorStopped, ""));
         }
     }
 
@@ -118,7 +145,7 @@ impl Shared {
     /// Fresh signals for a new connection of pipe `id`. Each connection has its own, so a task of
     /// a dead connection can never act on its successor's behalf.
     pub(crate) fn connection_signals(&self, id: PeerId) -> Rc<PipeSignals> {
-        let heartbeat = Heartbeat::new(self.options.heartbeat, Instant::now());
+        let heartbeat = Heartbeat::new(self.options.borrow().heartbeat, Instant::now());
         let signals = Rc::new(PipeSignals::new(heartbeat));
         if let Some(old) = self.signals.borrow_mut().insert(id, signals.clone()) {
             old.close();

@@ -1,14 +1,18 @@
-//! The socket handle: endpoints, sending and receiving, closing.
+//! The socket handle: endpoints, sending and receiving, options, monitoring, closing.
 
 use std::cell::RefCell;
+use std::pin::pin;
 use std::rc::Rc;
+use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use compio::runtime::JoinHandle;
-use monocoque_core::{Endpoint, EndpointError, Message, PeerId};
+use futures_util::future::{Either, select};
+use monocoque_core::{Backoff, Endpoint, EndpointError, Message, PeerId};
 
 use super::connection::{ConnectionEnd, PipeFor, serve};
-use super::options::SocketOptions;
+use super::monitor::{Monitor, MonitorEvent, MonitorEventKind};
+use super::options::{OptionError, SocketOptions, random_seed};
 use super::shared::Shared;
 use super::transport::{self, Listener};
 use crate::proto::{Origin, RecvError, SendError, SendErrorKind, SocketType};
@@ -69,12 +73,13 @@ struct Connected {
 }
 
 impl Socket {
-    /// A socket of `socket_type` with `options`.
-    pub fn new(socket_type: SocketType, options: SocketOptions) -> Self {
-        Self {
+    /// A socket of `socket_type` with `options`; fails if an option does not apply to the type.
+    pub fn new(socket_type: SocketType, options: SocketOptions) -> Result<Self, OptionError> {
+        options.check(socket_type)?;
+        Ok(Self {
             shared: Rc::new(Shared::new(socket_type, options)),
             endpoints: RefCell::default(),
-        }
+        })
     }
 
     /// The socket type.
@@ -82,21 +87,61 @@ impl Socket {
         self.shared.socket_type
     }
 
+    /// The options in force.
+    pub fn options(&self) -> SocketOptions {
+        self.shared.options.borrow().clone()
+    }
+
+    /// Changes options on the live socket. Routing switches and timeouts apply from the next
+    /// call, high-water marks to peers attached afterwards, connection options (heartbeats,
+    /// buffers, handshake interval) to connections made afterwards, as in libzmq.
+    pub fn set_options(
+        &self,
+        change: impl FnOnce(SocketOptions) -> SocketOptions,
+    ) -> Result<(), OptionError> {
+        let options = change(self.options());
+        options.check(self.shared.socket_type)?;
+        let pattern = options.pattern_options();
+        *self.shared.options.borrow_mut() = options;
+        self.shared.with_core(|core| core.set_options(pattern));
+        Ok(())
+    }
+
+    /// Starts a monitor: a stream of this socket's connection events. A second call replaces the
+    /// first monitor, which receives `MonitorStopped`.
+    pub fn monitor(&self) -> Monitor {
+        self.shared.monitor()
+    }
+
     /// Listens on `endpoint` (`tcp://host:port`, `tcp://*:port`, `tcp://127.0.0.1:0`,
     /// `ipc:///path`, `ipc://@name`) and returns the endpoint as bound, with the real port.
     pub async fn bind(&self, endpoint: &str) -> Result<Endpoint, Error> {
         let requested: Endpoint = endpoint.parse()?;
-        let (listener, actual) =
-            Listener::bind(&requested)
-                .await
-                .map_err(|source| Error::Bind {
+        let (listener, actual) = match Listener::bind(&requested).await {
+            Ok(bound) => bound,
+            Err(source) => {
+                self.shared.emit(|| {
+                    MonitorEvent::new(
+                        MonitorEventKind::BindFailed {
+                            error: source.to_string(),
+                        },
+                        endpoint,
+                    )
+                });
+                return Err(Error::Bind {
                     endpoint: endpoint.to_owned(),
                     source,
-                })?;
+                });
+            }
+        };
+        let name: Rc<str> = actual.to_string().into();
+        self.shared
+            .emit(|| MonitorEvent::new(MonitorEventKind::Listening, &name));
         let connections = Rc::new(RefCell::new(Vec::new()));
         let accept = compio::runtime::spawn(accept_loop(
             self.shared.clone(),
             listener,
+            name,
             connections.clone(),
         ));
         let mut endpoints = self.endpoints.borrow_mut();
@@ -137,10 +182,9 @@ impl Socket {
                 .ok_or_else(|| Error::NotBound(endpoint.to_owned()))?;
             endpoints.bound.remove(pos)
         };
-        // Dropping the handles cancels the tasks; their guards detach the pipes.
-        drop(removed.accept);
-        let connections = std::mem::take(&mut *removed.connections.borrow_mut());
-        drop(connections);
+        self.shared
+            .emit(|| MonitorEvent::new(MonitorEventKind::Closed, &removed.actual.to_string()));
+        close_bound(removed);
         Ok(())
     }
 
@@ -166,16 +210,29 @@ impl Socket {
         self.endpoints.borrow().last.clone()
     }
 
-    /// Sends a message, waiting while the pattern has no peer that can take it.
+    /// Sends a message, waiting while the pattern has no peer that can take it, for at most the
+    /// send timeout. Cancel-safe: if the future is dropped, the message was either queued whole
+    /// or not at all.
     pub async fn send(&self, message: impl Into<Message>) -> Result<(), SendError> {
         let mut message = message.into();
+        let deadline = self
+            .shared
+            .options
+            .borrow()
+            .send_timeout
+            .map(|t| Instant::now() + t);
         loop {
             let listener = self.shared.send_ready.listen();
             match self.try_send(message) {
                 Err(error) if error.kind == SendErrorKind::WouldBlock => message = error.message,
                 other => return other,
             }
-            listener.await;
+            if !wait(listener, deadline).await {
+                return Err(SendError {
+                    kind: SendErrorKind::WouldBlock,
+                    message,
+                });
+            }
         }
     }
 
@@ -184,15 +241,24 @@ impl Socket {
         self.shared.with_core(|core| core.send(message.into()))
     }
 
-    /// Receives a message, waiting for one.
+    /// Receives a message, waiting for at most the receive timeout. Cancel-safe: a dropped
+    /// future has taken nothing.
     pub async fn recv(&self) -> Result<Message, RecvError> {
+        let deadline = self
+            .shared
+            .options
+            .borrow()
+            .recv_timeout
+            .map(|t| Instant::now() + t);
         loop {
             let listener = self.shared.recv_ready.listen();
             match self.try_recv() {
                 Err(RecvError::WouldBlock) => {}
                 other => return other,
             }
-            listener.await;
+            if !wait(listener, deadline).await {
+                return Err(RecvError::WouldBlock);
+            }
         }
     }
 
@@ -206,12 +272,13 @@ impl Socket {
         result
     }
 
-    /// Subscribes to messages starting with `topic` (SUB and XSUB; ignored by other types).
+    /// Subscribes (SUB, XSUB) to messages starting with `topic`; on an XPUB with
+    /// `xpub_manual`, subscribes the peer whose subscription the application saw last.
     pub fn subscribe(&self, topic: impl Into<Bytes>) {
         self.shared.with_core(|core| core.subscribe(topic));
     }
 
-    /// Cancels one subscription to `topic` (SUB and XSUB).
+    /// Cancels one subscription to `topic` (SUB, XSUB; XPUB with `xpub_manual`).
     pub fn unsubscribe(&self, topic: impl Into<Bytes>) {
         self.shared.with_core(|core| core.unsubscribe(topic));
     }
@@ -239,7 +306,8 @@ impl Socket {
                 listener.await;
             }
         };
-        match self.shared.options.linger {
+        let linger = self.shared.options.borrow().linger;
+        match linger {
             Some(linger) => {
                 let _ = compio::time::timeout(linger, flushed).await;
             }
@@ -262,34 +330,75 @@ impl Drop for Socket {
             signals.close();
         }
         for bound in endpoints.bound {
-            drop(bound.accept);
-            let connections = std::mem::take(&mut *bound.connections.borrow_mut());
-            drop(connections);
+            self.shared
+                .emit(|| MonitorEvent::new(MonitorEventKind::Closed, &bound.actual.to_string()));
+            close_bound(bound);
         }
         drop(endpoints.connected);
+        self.shared.stop_monitor();
     }
+}
+
+/// Waits for `listener` until `deadline`; `false` if the deadline passed first.
+async fn wait(listener: event_listener::EventListener, deadline: Option<Instant>) -> bool {
+    match deadline {
+        None => {
+            listener.await;
+            true
+        }
+        Some(deadline) => {
+            matches!(
+                select(listener, pin!(compio::time::sleep_until(deadline))).await,
+                Either::Left(_)
+            )
+        }
+    }
+}
+
+fn close_bound(bound: Bound) {
+    // Dropping the handles cancels the tasks; their guards detach the pipes.
+    drop(bound.accept);
+    let connections = std::mem::take(&mut *bound.connections.borrow_mut());
+    drop(connections);
 }
 
 async fn accept_loop(
     shared: Rc<Shared>,
     listener: Listener,
+    endpoint: Rc<str>,
     connections: Rc<RefCell<Vec<JoinHandle<()>>>>,
 ) {
     loop {
         match listener.accept().await {
             Ok(stream) => {
+                shared.emit(|| {
+                    MonitorEvent::new(MonitorEventKind::Accepted, &endpoint)
+                        .peer(stream.peer_address().as_deref())
+                });
                 let task = compio::runtime::spawn({
                     let shared = shared.clone();
+                    let endpoint = endpoint.clone();
                     async move {
-                        let _end = serve(shared, stream, PipeFor::Accepted).await;
+                        let _end = serve(shared, stream, PipeFor::Accepted, endpoint).await;
                     }
                 });
                 let mut connections = connections.borrow_mut();
                 connections.retain(|c| !c.is_finished());
                 connections.push(task);
             }
-            // Out of file descriptors and the like: give the system a moment instead of spinning.
-            Err(_) => compio::time::sleep(std::time::Duration::from_millis(10)).await,
+            Err(error) => {
+                shared.emit(|| {
+                    MonitorEvent::new(
+                        MonitorEventKind::AcceptFailed {
+                            error: error.to_string(),
+                        },
+                        &endpoint,
+                    )
+                });
+                // Out of file descriptors and the like: give the system a moment instead of
+                // spinning on the same error.
+                compio::time::sleep(Duration::from_millis(10)).await;
+            }
         }
     }
 }
@@ -300,17 +409,73 @@ async fn connect_loop(shared: Rc<Shared>, endpoint: Endpoint, id: PeerId) {
         shared: shared.clone(),
         id,
     };
+    let name: Rc<str> = endpoint.to_string().into();
+    let mut backoff = backoff(&shared.options.borrow());
     loop {
-        if let Ok(stream) = transport::connect(&endpoint).await {
-            if let ConnectionEnd::Protocol(_) =
-                serve(shared.clone(), stream, PipeFor::Connecting(id)).await
-            {
-                // As libzmq: a peer that breaks the protocol (wrong socket type, bad greeting,
-                // an ERROR command) is not retried; the endpoint and its queue are dropped.
-                return;
+        let timeout = shared.options.borrow().connect_timeout;
+        let attempt = match timeout {
+            Some(limit) => compio::time::timeout(limit, transport::connect(&endpoint))
+                .await
+                .unwrap_or_else(|_| {
+                    Err(std::io::Error::new(
+                        std::io::ErrorKind::TimedOut,
+                        "connect timed out",
+                    ))
+                }),
+            None => transport::connect(&endpoint).await,
+        };
+        match attempt {
+            Ok(stream) => {
+                shared.emit(|| {
+                    MonitorEvent::new(MonitorEventKind::Connected, &name)
+                        .peer(stream.peer_address().as_deref())
+                });
+                let end = serve(
+                    shared.clone(),
+                    stream,
+                    PipeFor::Connecting(id),
+                    name.clone(),
+                )
+                .await;
+                if let ConnectionEnd::Protocol(_) = end {
+                    // As libzmq: a peer that breaks the protocol (wrong socket type, bad greeting,
+                    // an ERROR command) is not retried; the endpoint and its queue are dropped.
+                    return;
+                }
+                if !matches!(
+                    end,
+                    ConnectionEnd::HandshakeTimeout | ConnectionEnd::Refused
+                ) {
+                    // The connection worked: the next failure starts from the first interval.
+                    backoff = self::backoff(&shared.options.borrow());
+                }
+            }
+            Err(error) => {
+                shared.emit(|| {
+                    MonitorEvent::new(
+                        MonitorEventKind::ConnectDelayed {
+                            error: error.to_string(),
+                        },
+                        &name,
+                    )
+                });
             }
         }
-        compio::time::sleep(shared.options.reconnect_interval).await;
+        let interval = backoff.next().unwrap_or(Duration::from_millis(100));
+        shared.emit(|| MonitorEvent::new(MonitorEventKind::ConnectRetried { interval }, &name));
+        compio::time::sleep(interval).await;
+    }
+}
+
+/// The reconnection delays: `reconnect_interval`, doubling up to `reconnect_interval_max` with
+/// jitter of up to one interval, as libzmq.
+fn backoff(options: &SocketOptions) -> Backoff {
+    let interval = options.reconnect_interval;
+    match options.reconnect_interval_max.filter(|max| *max > interval) {
+        Some(max) => Backoff::new(interval, max)
+            .jitter(1.0)
+            .seed(u64::from(random_seed())),
+        None => Backoff::new(interval, interval),
     }
 }
 

@@ -10,7 +10,9 @@ use compio::buf::{IoBuf, IoBufMut, IoVectoredBuf};
 use compio::io::{AsyncRead, AsyncWrite};
 use compio::net::{TcpListener, TcpStream, UnixListener, UnixStream};
 use monocoque_core::{Endpoint, Host, IpcAddr, TcpEndpoint};
-use socket2::SockAddr;
+use socket2::{SockAddr, SockRef, TcpKeepalive};
+
+use super::options::SocketOptions;
 
 /// A connected byte stream: TCP or a Unix domain socket.
 #[derive(Debug)]
@@ -30,6 +32,49 @@ impl Stream {
             Self::Unix(s) => {
                 let (r, w) = s.into_split();
                 (Self::Unix(r), Self::Unix(w))
+            }
+        }
+    }
+
+    /// The peer's address (`ip:port` for TCP; none for Unix sockets).
+    pub(crate) fn peer_address(&self) -> Option<String> {
+        match self {
+            Self::Tcp(s) => s.peer_addr().ok().map(|a| a.to_string()),
+            Self::Unix(_) => None,
+        }
+    }
+
+    /// Applies the socket options that live on the connection itself. Failures are ignored, as
+    /// in libzmq: the connection works without them.
+    pub(crate) fn apply_options(&self, options: &SocketOptions) {
+        let socket = match self {
+            Self::Tcp(s) => SockRef::from(s),
+            Self::Unix(s) => SockRef::from(s),
+        };
+        if let Some(bytes) = options.send_buffer {
+            let _ = socket.set_send_buffer_size(bytes);
+        }
+        if let Some(bytes) = options.recv_buffer {
+            let _ = socket.set_recv_buffer_size(bytes);
+        }
+        if let (Self::Tcp(_), Some(keepalive)) = (self, options.tcp_keepalive) {
+            match keepalive {
+                None => {
+                    let _ = socket.set_keepalive(false);
+                }
+                Some(settings) => {
+                    let mut params = TcpKeepalive::new();
+                    if let Some(idle) = settings.idle {
+                        params = params.with_time(idle);
+                    }
+                    if let Some(interval) = settings.interval {
+                        params = params.with_interval(interval);
+                    }
+                    if let Some(count) = settings.count {
+                        params = params.with_retries(count);
+                    }
+                    let _ = socket.set_tcp_keepalive(&params);
+                }
             }
         }
     }

@@ -31,7 +31,7 @@ pub use heartbeat::{Heartbeat, HeartbeatConfig};
 pub use mechanism::{Mechanism, MechanismStatus, Null};
 pub use metadata::{IDENTITY, Metadata, RESOURCE, SOCKET_TYPE};
 pub use socket::{
-    Event, Origin, Pipe, Pipes, RecvError, SendError, SendErrorKind, SocketCore, SocketLimits,
+    Event, Origin, PatternOptions, Pipe, Pipes, RecvError, SendError, SendErrorKind, SocketCore,
 };
 pub use socket_type::{SocketType, UnknownSocketType};
 pub use trie::{SubscriptionSet, SubscriptionTrie, Unsubscribed};

@@ -15,7 +15,7 @@ mod simple;
 use bytes::Bytes;
 use monocoque_core::{Message, PeerId};
 
-pub use pipes::{Origin, Pipe, Pipes, SocketLimits};
+pub use pipes::{Origin, PatternOptions, Pipe, Pipes};
 
 use super::command::{Command, Subscription};
 use super::handshake::PeerInfo;
@@ -134,9 +134,9 @@ pub(crate) trait Pattern: std::fmt::Debug {
 ///
 /// ```
 /// use monocoque_core::Message;
-/// use monocoque_zmtp::proto::{Origin, SocketCore, SocketLimits, SocketType, SendErrorKind};
+/// use monocoque_zmtp::proto::{Origin, SocketCore, PatternOptions, SocketType, SendErrorKind};
 ///
-/// let mut push = SocketCore::new(SocketType::Push, SocketLimits::default());
+/// let mut push = SocketCore::new(SocketType::Push, PatternOptions::default());
 /// // No peer yet: a bound PUSH has nowhere to put a message.
 /// assert_eq!(push.send(Message::from("job")).unwrap_err().kind, SendErrorKind::WouldBlock);
 /// // A connecting PUSH queues for the peer it is connecting to, as libzmq does.
@@ -153,17 +153,15 @@ pub struct SocketCore {
 
 impl SocketCore {
     /// A socket of `socket_type` with no peers.
-    pub fn new(socket_type: SocketType, limits: SocketLimits) -> Self {
+    pub fn new(socket_type: SocketType, options: PatternOptions) -> Self {
         let pattern: Box<dyn Pattern> = match socket_type {
             SocketType::Pair => Box::new(simple::Pair::default()),
             SocketType::Push => Box::new(simple::Push),
             SocketType::Pull => Box::new(simple::Pull),
             SocketType::Dealer => Box::new(simple::Dealer),
-            SocketType::Req => Box::new(reqrep::Req::default()),
+            SocketType::Req => Box::new(reqrep::Req::new(options.seed)),
             SocketType::Rep => Box::new(reqrep::Rep::default()),
-            SocketType::Router => {
-                Box::new(reqrep::Router::new(limits.router_mandatory, limits.seed))
-            }
+            SocketType::Router => Box::new(reqrep::Router::new(options.seed)),
             SocketType::Pub => Box::new(pubsub::Pub::new(false)),
             SocketType::Xpub => Box::new(pubsub::Pub::new(true)),
             SocketType::Sub => Box::new(pubsub::Sub::new(true)),
@@ -171,7 +169,7 @@ impl SocketCore {
         };
         Self {
             socket_type,
-            pipes: Pipes::new(limits),
+            pipes: Pipes::new(options),
             pattern,
         }
     }
@@ -179,6 +177,17 @@ impl SocketCore {
     /// The socket type.
     pub fn socket_type(&self) -> SocketType {
         self.socket_type
+    }
+
+    /// The options in force.
+    pub fn options(&self) -> &PatternOptions {
+        self.pipes.options()
+    }
+
+    /// Changes options on a live socket. High-water marks apply to pipes created afterwards, as
+    /// in libzmq; switches apply from the next message.
+    pub fn set_options(&mut self, options: PatternOptions) {
+        self.pipes.set_options(options);
     }
 
     /// Adds a pipe: at `connect` time for a connecting side (messages may queue in it before the
@@ -196,6 +205,14 @@ impl SocketCore {
         pipe.set_peer(peer);
         let accepted = self.pattern.connected(&mut self.pipes, id);
         if accepted {
+            let probes = matches!(
+                self.socket_type,
+                SocketType::Router | SocketType::Dealer | SocketType::Req
+            );
+            if probes && self.pipes.options().probe_router {
+                // ZMQ_PROBE_ROUTER: an empty message announces us to a ROUTER peer at once.
+                let _ = self.pipes.push_out(id, Message::single(Bytes::new()));
+            }
             self.pipes.mark_writable(id);
         } else {
             self.pipes.clear_peer(id);
@@ -313,7 +330,7 @@ mod tests {
         }
     }
 
-    fn core(socket_type: SocketType, limits: SocketLimits) -> SocketCore {
+    fn core(socket_type: SocketType, limits: PatternOptions) -> SocketCore {
         SocketCore::new(socket_type, limits)
     }
 
@@ -357,9 +374,9 @@ mod tests {
     fn push_round_robins_and_skips_full_peers() {
         let mut push = core(
             SocketType::Push,
-            SocketLimits {
+            PatternOptions {
                 send_hwm: 2,
-                ..SocketLimits::default()
+                ..PatternOptions::default()
             },
         );
         let ids: Vec<_> = (0..3)
@@ -390,9 +407,9 @@ mod tests {
     fn pull_fair_queues_and_pauses_a_full_reader() {
         let mut pull = core(
             SocketType::Pull,
-            SocketLimits {
+            PatternOptions {
                 recv_hwm: 2,
-                ..SocketLimits::default()
+                ..PatternOptions::default()
             },
         );
         let a = connect(&mut pull, SocketType::Push, None);
@@ -415,7 +432,7 @@ mod tests {
 
     #[test]
     fn req_is_lock_step_and_listens_only_to_its_peer() {
-        let mut req = core(SocketType::Req, SocketLimits::default());
+        let mut req = core(SocketType::Req, PatternOptions::default());
         let a = connect(&mut req, SocketType::Rep, None);
         let b = connect(&mut req, SocketType::Rep, None);
         assert_eq!(req.recv(), Err(RecvError::InvalidState));
@@ -440,7 +457,7 @@ mod tests {
 
     #[test]
     fn rep_replies_along_the_envelope() {
-        let mut rep = core(SocketType::Rep, SocketLimits::default());
+        let mut rep = core(SocketType::Rep, PatternOptions::default());
         let a = connect(&mut rep, SocketType::Dealer, None);
         assert_eq!(
             rep.send(msg(&["early"])).unwrap_err().kind,
@@ -461,9 +478,9 @@ mod tests {
     fn router_routes_by_identity_and_generated_ids() {
         let mut router = core(
             SocketType::Router,
-            SocketLimits {
+            PatternOptions {
                 seed: 7,
-                ..SocketLimits::default()
+                ..PatternOptions::default()
             },
         );
         let named = connect(&mut router, SocketType::Dealer, Some("alice"));
@@ -491,10 +508,10 @@ mod tests {
 
     #[test]
     fn mandatory_router_hands_back_what_it_cannot_route() {
-        let limits = SocketLimits {
+        let limits = PatternOptions {
             router_mandatory: true,
             send_hwm: 1,
-            ..SocketLimits::default()
+            ..PatternOptions::default()
         };
         let mut router = core(SocketType::Router, limits);
         connect(&mut router, SocketType::Dealer, Some("a"));
@@ -515,9 +532,9 @@ mod tests {
     fn pub_fans_out_by_prefix_and_drops_for_full_subscribers() {
         let mut publisher = core(
             SocketType::Pub,
-            SocketLimits {
+            PatternOptions {
                 send_hwm: 1,
-                ..SocketLimits::default()
+                ..PatternOptions::default()
             },
         );
         let weather = connect(&mut publisher, SocketType::Sub, None);
@@ -545,7 +562,7 @@ mod tests {
 
     #[test]
     fn xpub_reports_first_subscribe_and_last_cancel() {
-        let mut xpub = core(SocketType::Xpub, SocketLimits::default());
+        let mut xpub = core(SocketType::Xpub, PatternOptions::default());
         let a = connect(&mut xpub, SocketType::Sub, None);
         let b = connect(&mut xpub, SocketType::Sub, None);
         xpub.command(a, &Command::Subscribe("t".into()));
@@ -564,7 +581,7 @@ mod tests {
 
     #[test]
     fn sub_replays_filters_and_cancels_on_the_last_unsubscribe() {
-        let mut sub = core(SocketType::Sub, SocketLimits::default());
+        let mut sub = core(SocketType::Sub, PatternOptions::default());
         sub.subscribe("a");
         sub.subscribe("a");
         let publisher = connect(&mut sub, SocketType::Pub, None);
@@ -594,7 +611,7 @@ mod tests {
 
     #[test]
     fn xsub_subscribes_by_message_and_forwards_the_rest() {
-        let mut xsub = core(SocketType::Xsub, SocketLimits::default());
+        let mut xsub = core(SocketType::Xsub, PatternOptions::default());
         let publisher = connect(&mut xsub, SocketType::Pub, None);
         xsub.send(Message::single(Bytes::from_static(b"\x01news")))
             .unwrap();
@@ -613,7 +630,7 @@ mod tests {
 
     #[test]
     fn pair_takes_one_peer_at_a_time() {
-        let mut pair = core(SocketType::Pair, SocketLimits::default());
+        let mut pair = core(SocketType::Pair, PatternOptions::default());
         assert_eq!(
             pair.send(msg(&["x"])).unwrap_err().kind,
             SendErrorKind::WouldBlock
@@ -632,7 +649,7 @@ mod tests {
 
     #[test]
     fn a_detached_pipe_delivers_what_it_received_then_goes() {
-        let mut pull = core(SocketType::Pull, SocketLimits::default());
+        let mut pull = core(SocketType::Pull, PatternOptions::default());
         let gone = connect(&mut pull, SocketType::Push, None);
         pull.inbound(gone, msg(&["1"]));
         pull.inbound(gone, msg(&["2"]));
@@ -651,9 +668,9 @@ mod tests {
     fn connecting_pipes_queue_before_and_across_connections() {
         let mut dealer = core(
             SocketType::Dealer,
-            SocketLimits {
+            PatternOptions {
                 send_hwm: 3,
-                ..SocketLimits::default()
+                ..PatternOptions::default()
             },
         );
         let id = dealer.attach(Origin::Connect);

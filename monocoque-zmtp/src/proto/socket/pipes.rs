@@ -12,31 +12,69 @@ use crate::proto::command::Subscription;
 use crate::proto::greeting::Version;
 use crate::proto::handshake::PeerInfo;
 
-/// The limits and switches a [`SocketCore`](super::SocketCore) is built with.
+/// The limits and switches of a [`SocketCore`](super::SocketCore): libzmq's socket options that
+/// shape routing, each named after its `ZMQ_*` option.
 ///
 /// ```
-/// use monocoque_zmtp::proto::SocketLimits;
-/// let limits = SocketLimits { send_hwm: 10, ..SocketLimits::default() };
-/// assert_eq!(limits.recv_hwm, 1000);
+/// use monocoque_zmtp::proto::PatternOptions;
+/// let options = PatternOptions { send_hwm: 10, ..PatternOptions::default() };
+/// assert_eq!(options.recv_hwm, 1000);
+/// assert!(!options.conflate);
 /// ```
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct SocketLimits {
-    /// Messages queued per peer for sending (libzmq's ZMQ_SNDHWM; 0 is unlimited).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PatternOptions {
+    /// `ZMQ_SNDHWM`: messages queued per peer for sending (0 is unlimited).
     pub send_hwm: usize,
-    /// Messages queued per peer after receiving (ZMQ_RCVHWM; 0 is unlimited).
+    /// `ZMQ_RCVHWM`: messages queued per peer after receiving (0 is unlimited).
     pub recv_hwm: usize,
-    /// ROUTER: fail a send to an unknown or full peer instead of dropping it (ZMQ_ROUTER_MANDATORY).
+    /// `ZMQ_IMMEDIATE`: queue only for peers whose connection is up.
+    pub immediate: bool,
+    /// `ZMQ_CONFLATE`: keep only the newest message in each queue.
+    pub conflate: bool,
+    /// `ZMQ_ROUTER_MANDATORY`: fail a ROUTER send to an unknown or full peer instead of dropping.
     pub router_mandatory: bool,
-    /// Seed for generated routing ids, so that tests are reproducible.
+    /// `ZMQ_ROUTER_HANDOVER`: a new ROUTER peer with a known identity takes it over.
+    pub router_handover: bool,
+    /// `ZMQ_PROBE_ROUTER`: send an empty message to each new peer (ROUTER, DEALER, REQ).
+    pub probe_router: bool,
+    /// `ZMQ_REQ_CORRELATE`: REQ tags requests with an id and accepts only the matching reply.
+    pub req_correlate: bool,
+    /// `ZMQ_REQ_RELAXED`: REQ may send a new request before the reply to the last one.
+    pub req_relaxed: bool,
+    /// `ZMQ_XPUB_VERBOSE`: XPUB passes every subscribe to the application, not only new ones.
+    pub xpub_verbose: bool,
+    /// `ZMQ_XPUB_VERBOSER`: XPUB also passes every cancel.
+    pub xpub_verboser: bool,
+    /// `ZMQ_XPUB_MANUAL`: XPUB leaves subscriptions to the application.
+    pub xpub_manual: bool,
+    /// `ZMQ_XPUB_WELCOME_MSG`: sent by XPUB to each new subscriber.
+    pub xpub_welcome: Option<Bytes>,
+    /// `ZMQ_XSUB_VERBOSE_UNSUBSCRIBE`: XSUB forwards every cancel, not only the last.
+    pub xsub_verbose_unsubscribe: bool,
+    /// `ZMQ_INVERT_MATCHING`: PUB/XPUB send to, and SUB keeps, what does *not* match.
+    pub invert_matching: bool,
+    /// Seed for generated routing ids and request ids, so that tests are reproducible.
     pub seed: u32,
 }
 
-impl Default for SocketLimits {
+impl Default for PatternOptions {
     fn default() -> Self {
         Self {
             send_hwm: HighWaterMark::DEFAULT_LIMIT,
             recv_hwm: HighWaterMark::DEFAULT_LIMIT,
+            immediate: false,
+            conflate: false,
             router_mandatory: false,
+            router_handover: false,
+            probe_router: false,
+            req_correlate: false,
+            req_relaxed: false,
+            xpub_verbose: false,
+            xpub_verboser: false,
+            xpub_manual: false,
+            xpub_welcome: None,
+            xsub_verbose_unsubscribe: false,
+            invert_matching: false,
             seed: 0,
         }
     }
@@ -130,18 +168,18 @@ pub struct Pipes {
     cursor: usize,
     with_input: VecDeque<PeerId>,
     events: Vec<Event>,
-    limits: SocketLimits,
+    options: PatternOptions,
 }
 
 impl Pipes {
-    pub(crate) fn new(limits: SocketLimits) -> Self {
+    pub(crate) fn new(options: PatternOptions) -> Self {
         Self {
             table: PeerTable::new(),
             order: Vec::new(),
             cursor: 0,
             with_input: VecDeque::new(),
             events: Vec::new(),
-            limits,
+            options,
         }
     }
 
@@ -152,9 +190,9 @@ impl Pipes {
             routing_id: Bytes::new(),
             subscriptions: VecDeque::new(),
             out: VecDeque::new(),
-            out_hwm: HighWaterMark::from_option_value(self.limits.send_hwm),
+            out_hwm: HighWaterMark::from_option_value(self.options.send_hwm),
             inbound: VecDeque::new(),
-            in_hwm: HighWaterMark::from_option_value(self.limits.recv_hwm),
+            in_hwm: HighWaterMark::from_option_value(self.options.recv_hwm),
             reader_paused: false,
             draining: false,
         });
@@ -226,12 +264,27 @@ impl Pipes {
         self.order.is_empty()
     }
 
+    /// The options in force.
+    pub fn options(&self) -> &PatternOptions {
+        &self.options
+    }
+
+    pub(crate) fn set_options(&mut self, options: PatternOptions) {
+        self.options = options;
+    }
+
     /// Forgets the connection of `id`: pending subscriptions are dropped (the next connection
     /// replays them), queued messages stay.
     pub(crate) fn clear_peer(&mut self, id: PeerId) {
+        let immediate = self.options.immediate;
         if let Some(pipe) = self.table.get_mut(id) {
             pipe.peer = None;
             pipe.subscriptions.clear();
+            if immediate {
+                // Only completed connections hold messages: what waited for this one is gone.
+                pipe.out.clear();
+                pipe.out_hwm = HighWaterMark::from_option_value(self.options.send_hwm);
+            }
         }
     }
 
@@ -254,6 +307,12 @@ impl Pipes {
         let Some(pipe) = self.table.get_mut(id) else {
             return Err(message);
         };
+        if self.options.conflate && !pipe.out.is_empty() {
+            // Only the newest message matters: replace what has not been written yet.
+            pipe.out.clear();
+            pipe.out.push_back(message);
+            return Ok(());
+        }
         if !pipe.out_hwm.try_acquire() {
             return Err(message);
         }
@@ -280,6 +339,7 @@ impl Pipes {
     /// Load-balancing: the next pipe in round-robin order whose queue has room takes `message`.
     pub(crate) fn load_balance(&mut self, message: Message) -> Result<PeerId, Message> {
         let n = self.order.len();
+        let immediate = self.options.immediate;
         for _ in 0..n {
             if self.cursor >= n {
                 self.cursor = 0;
@@ -289,7 +349,7 @@ impl Pipes {
             if self
                 .table
                 .get(id)
-                .is_some_and(|p| !p.is_full() && accepts_traffic(p))
+                .is_some_and(|p| !p.is_full() && accepts_traffic(p, immediate))
             {
                 // Room was checked just above, so this cannot fail.
                 return self.push_out(id, message).map(|()| id);
@@ -304,6 +364,11 @@ impl Pipes {
         let Some(pipe) = self.table.get_mut(id) else {
             return true;
         };
+        if self.options.conflate && !pipe.inbound.is_empty() {
+            pipe.inbound.clear();
+            pipe.inbound.push_back(message);
+            return true;
+        }
         if pipe.inbound.is_empty() {
             self.with_input.push_back(id);
         }
@@ -397,8 +462,8 @@ impl Pipes {
     }
 }
 
-/// A pipe takes traffic while it has a connection, or before its first one when it was created by
-/// `connect` (libzmq queues there too).
-fn accepts_traffic(pipe: &Pipe) -> bool {
-    pipe.peer.is_some() || pipe.origin == Origin::Connect
+/// A pipe takes traffic while it has a connection, or, when it was created by `connect`, while
+/// it waits for one (libzmq queues there too) unless `immediate` is set.
+fn accepts_traffic(pipe: &Pipe, immediate: bool) -> bool {
+    pipe.peer.is_some() || (pipe.origin == Origin::Connect && !immediate)
 }

@@ -11,13 +11,17 @@ use crate::proto::trie::{SubscriptionTrie, Unsubscribed};
 
 /// PUB and XPUB: every message goes to each peer with a matching subscription whose queue has
 /// room; a peer that cannot keep up loses messages, and the publisher never blocks. XPUB also
-/// hands new subscriptions and final cancels to the application as `0x01`/`0x00` + topic.
+/// hands subscriptions to the application as `0x01`/`0x00` + topic: by default only a topic's
+/// first subscribe and last cancel, all subscribes with `xpub_verbose`, everything with
+/// `xpub_verboser` or `xpub_manual`.
 #[derive(Debug)]
 pub(crate) struct Pub {
     trie: SubscriptionTrie<PeerId>,
     xpub: bool,
     upstream: VecDeque<Message>,
     matched: Vec<PeerId>,
+    /// The peer whose subscription the application saw last (`xpub_manual`).
+    last_subscriber: Option<PeerId>,
 }
 
 impl Pub {
@@ -27,6 +31,7 @@ impl Pub {
             xpub,
             upstream: VecDeque::new(),
             matched: Vec::new(),
+            last_subscriber: None,
         }
     }
 
@@ -38,13 +43,38 @@ impl Pub {
     }
 
     fn forget_peer(&mut self, id: PeerId) {
+        if self.last_subscriber == Some(id) {
+            self.last_subscriber = None;
+        }
         for topic in self.trie.remove_peer(id) {
             self.tell_application(&Subscription::cancel(topic));
+        }
+    }
+
+    /// Applies a subscription change from peer `id`; returns whether the trie changed in a way
+    /// the application hears of by default (first subscribe, last cancel).
+    fn apply(&mut self, id: PeerId, subscription: &Subscription) -> bool {
+        // Per peer a topic is subscribed or not, as in libzmq: a libzmq SUB counts repeated
+        // subscriptions itself and sends CANCEL only for the last one.
+        if subscription.subscribe {
+            !self.trie.contains(id, &subscription.topic)
+                && self.trie.subscribe(id, &subscription.topic)
+        } else {
+            self.trie.unsubscribe(id, &subscription.topic) == Unsubscribed::LastRemoved
         }
     }
 }
 
 impl Pattern for Pub {
+    fn connected(&mut self, pipes: &mut Pipes, id: PeerId) -> bool {
+        if self.xpub {
+            if let Some(welcome) = pipes.options().xpub_welcome.clone() {
+                let _ = pipes.push_out(id, Message::single(welcome));
+            }
+        }
+        true
+    }
+
     fn disconnected(&mut self, _pipes: &mut Pipes, id: PeerId) {
         // A subscriber replays its subscriptions when it reconnects.
         self.forget_peer(id);
@@ -58,6 +88,18 @@ impl Pattern for Pub {
         let topic = message.first().map_or(&[][..], |f| &f[..]);
         self.matched.clear();
         self.trie.matches(topic, &mut self.matched);
+        if pipes.options().invert_matching {
+            // `matched` is sorted: keep every connected peer that is not in it.
+            let matched = std::mem::take(&mut self.matched);
+            self.matched.extend(
+                pipes
+                    .ids()
+                    .iter()
+                    .copied()
+                    .filter(|id| matched.binary_search(id).is_err())
+                    .filter(|id| pipes.get(*id).is_some_and(|p| p.peer().is_some())),
+            );
+        }
         for &id in &self.matched {
             // > ... SHALL silently drop the message if the queue for a subscriber is full.
             let _ = pipes.push_out(id, message.clone());
@@ -87,19 +129,34 @@ impl Pattern for Pub {
         true
     }
 
-    fn subscription(&mut self, _pipes: &mut Pipes, id: PeerId, subscription: Subscription) {
-        // Per peer a topic is subscribed or not, as in libzmq: a libzmq SUB counts repeated
-        // subscriptions itself and sends CANCEL only for the last one.
-        if subscription.subscribe {
-            if self.trie.contains(id, &subscription.topic) {
-                return;
-            }
-            if self.trie.subscribe(id, &subscription.topic) {
-                self.tell_application(&subscription);
-            }
-        } else if self.trie.unsubscribe(id, &subscription.topic) == Unsubscribed::LastRemoved {
+    fn subscription(&mut self, pipes: &mut Pipes, id: PeerId, subscription: Subscription) {
+        let options = pipes.options();
+        if self.xpub && options.xpub_manual {
+            // The application decides, through `subscribe`, for the peer that asked last.
+            self.last_subscriber = Some(id);
+            self.tell_application(&subscription);
+            return;
+        }
+        let verbose = if subscription.subscribe {
+            options.xpub_verbose || options.xpub_verboser
+        } else {
+            options.xpub_verboser
+        };
+        if self.apply(id, &subscription) || verbose {
             self.tell_application(&subscription);
         }
+    }
+
+    fn subscribe(&mut self, pipes: &mut Pipes, subscription: Subscription) -> bool {
+        // XPUB with `xpub_manual`: the application's answer to the last subscription it saw.
+        if !(self.xpub && pipes.options().xpub_manual) {
+            return false;
+        }
+        let Some(id) = self.last_subscriber.filter(|id| pipes.contains(*id)) else {
+            return false;
+        };
+        self.apply(id, &subscription);
+        true
     }
 
     fn can_recv(&self, _pipes: &Pipes) -> bool {
@@ -133,14 +190,18 @@ impl Sub {
     }
 
     /// Applies a subscription change locally; returns whether publishers must hear of it.
-    fn apply(&mut self, subscription: &Subscription) -> bool {
+    fn apply(&mut self, pipes: &Pipes, subscription: &Subscription) -> bool {
         if subscription.subscribe {
             self.subscriptions.subscribe((), &subscription.topic);
             // Sent every time, as libzmq does: the publisher treats repeats as one.
             true
         } else {
-            // Only the last cancel of a topic reaches the publishers.
-            self.subscriptions.unsubscribe((), &subscription.topic) == Unsubscribed::LastRemoved
+            let outcome = self.subscriptions.unsubscribe((), &subscription.topic);
+            // Only the last cancel of a topic reaches the publishers, unless XSUB is verbose.
+            outcome == Unsubscribed::LastRemoved
+                || (!self.filter
+                    && pipes.options().xsub_verbose_unsubscribe
+                    && outcome != Unsubscribed::NotSubscribed)
         }
     }
 }
@@ -161,7 +222,7 @@ impl Pattern for Sub {
         // to every publisher.
         if message.len() == 1 {
             if let Some(subscription) = Subscription::from_message_frame(&message[0]) {
-                if self.apply(&subscription) {
+                if self.apply(pipes, &subscription) {
                     Self::broadcast(pipes, &subscription);
                 }
                 return Ok(());
@@ -184,7 +245,7 @@ impl Pattern for Sub {
     fn inbound(&mut self, pipes: &mut Pipes, id: PeerId, message: Message) -> bool {
         if self.filter {
             let topic = message.first().map_or(&[][..], |f| &f[..]);
-            if !self.subscriptions.has_match(topic) {
+            if self.subscriptions.has_match(topic) == pipes.options().invert_matching {
                 return true;
             }
         }
@@ -192,7 +253,7 @@ impl Pattern for Sub {
     }
 
     fn subscribe(&mut self, pipes: &mut Pipes, subscription: Subscription) -> bool {
-        if self.apply(&subscription) {
+        if self.apply(pipes, &subscription) {
             Self::broadcast(pipes, &subscription);
         }
         true

@@ -10,24 +10,67 @@ use super::{Pattern, Pipes, RecvError, SendError, SendErrorKind};
 
 /// REQ: sends one request at a time, to the next peer in round-robin order, with an empty
 /// delimiter frame in front; takes the reply only from that peer.
-#[derive(Debug, Default)]
+///
+/// With `req_correlate` a 4-byte request id goes in front of the delimiter and only the reply
+/// carrying it is accepted; with `req_relaxed` a new request may be sent before the reply to the
+/// last one, which is then abandoned.
+#[derive(Debug)]
 pub(crate) struct Req {
     awaiting: Option<PeerId>,
+    request_id: u32,
+}
+
+impl Req {
+    pub(crate) fn new(seed: u32) -> Self {
+        Self {
+            awaiting: None,
+            request_id: seed,
+        }
+    }
+
+    fn strip_reply(&self, correlate: bool, mut reply: Message) -> Option<Message> {
+        if correlate {
+            let id = reply.pop_front()?;
+            if id[..] != self.request_id.to_be_bytes() {
+                return None;
+            }
+        }
+        // > The REQ socket MUST discard silently any messages received that do not have an
+        // > empty delimiter frame. (RFC 28)
+        if !reply.first().is_some_and(Bytes::is_empty) {
+            return None;
+        }
+        reply.pop_front();
+        Some(reply)
+    }
 }
 
 impl Pattern for Req {
     fn send(&mut self, pipes: &mut Pipes, mut message: Message) -> Result<(), SendError> {
-        if self.awaiting.is_some() {
+        let options = pipes.options();
+        let (correlate, relaxed) = (options.req_correlate, options.req_relaxed);
+        if self.awaiting.is_some() && !relaxed {
             return Err(SendError::new(SendErrorKind::InvalidState, message));
         }
         message.push_front(Bytes::new());
+        let next_id = self.request_id.wrapping_add(1);
+        if correlate {
+            message.push_front(Bytes::copy_from_slice(&next_id.to_be_bytes()));
+        }
         match pipes.load_balance(message) {
             Ok(id) => {
-                self.awaiting = Some(id);
+                if let Some(previous) = self.awaiting.replace(id) {
+                    // Relaxed: the last request is abandoned, and so is whatever it got back.
+                    pipes.discard_in(previous);
+                }
+                self.request_id = next_id;
                 Ok(())
             }
             Err(mut message) => {
                 message.pop_front();
+                if correlate {
+                    message.pop_front();
+                }
                 Err(SendError::new(SendErrorKind::WouldBlock, message))
             }
         }
@@ -35,11 +78,9 @@ impl Pattern for Req {
 
     fn recv(&mut self, pipes: &mut Pipes) -> Result<Message, RecvError> {
         let id = self.awaiting.ok_or(RecvError::InvalidState)?;
-        while let Some(mut reply) = pipes.recv_from(id) {
-            // > The REQ socket MUST discard silently any messages received that do not have an
-            // > empty delimiter frame. (RFC 28)
-            if reply.first().is_some_and(Bytes::is_empty) {
-                reply.pop_front();
+        let correlate = pipes.options().req_correlate;
+        while let Some(reply) = pipes.recv_from(id) {
+            if let Some(reply) = self.strip_reply(correlate, reply) {
                 self.awaiting = None;
                 // Anything else this peer sent is a second answer to the same request.
                 pipes.discard_in(id);
@@ -122,16 +163,23 @@ impl Pattern for Rep {
 #[derive(Debug)]
 pub(crate) struct Router {
     by_id: HashMap<Bytes, PeerId>,
-    mandatory: bool,
     next_id: u32,
 }
 
 impl Router {
-    pub(crate) fn new(mandatory: bool, seed: u32) -> Self {
+    pub(crate) fn new(seed: u32) -> Self {
         Self {
             by_id: HashMap::new(),
-            mandatory,
             next_id: seed,
+        }
+    }
+
+    fn fresh_id(&mut self) -> Bytes {
+        loop {
+            let generated = self.generate_id();
+            if !self.by_id.contains_key(&generated) {
+                return generated;
+            }
         }
     }
 
@@ -159,15 +207,24 @@ impl Pattern for Router {
             .and_then(|p| p.peer())
             .and_then(|p| p.identity.clone());
         let routing_id = match announced {
-            // libzmq keeps the first peer with an identity; a later one with the same is ignored.
-            Some(identity) if self.by_id.contains_key(&identity) => return false,
-            Some(identity) => identity,
-            None => loop {
-                let generated = self.generate_id();
-                if !self.by_id.contains_key(&generated) {
-                    break generated;
+            Some(identity) => {
+                if let Some(&old) = self.by_id.get(&identity) {
+                    // libzmq keeps the first peer with an identity unless ZMQ_ROUTER_HANDOVER
+                    // hands it to the newcomer; the old connection then goes.
+                    if !pipes.options().router_handover {
+                        return false;
+                    }
+                    let parked = self.fresh_id();
+                    if let Some(pipe) = pipes.get_mut(old) {
+                        pipe.set_routing_id(parked.clone());
+                    }
+                    self.by_id.remove(&identity);
+                    self.by_id.insert(parked, old);
+                    pipes.push_event(super::Event::Close(old));
                 }
-            },
+                identity
+            }
+            None => self.fresh_id(),
         };
         self.by_id.insert(routing_id.clone(), id);
         if let Some(pipe) = pipes.get_mut(id) {
@@ -190,7 +247,7 @@ impl Pattern for Router {
         };
         let Some(&id) = self.by_id.get(&routing_id) else {
             message.push_front(routing_id);
-            return if self.mandatory {
+            return if pipes.options().router_mandatory {
                 Err(SendError::new(SendErrorKind::HostUnreachable, message))
             } else {
                 Ok(())
@@ -198,7 +255,7 @@ impl Pattern for Router {
         };
         match pipes.push_out(id, message) {
             Ok(()) => Ok(()),
-            Err(mut message) if self.mandatory => {
+            Err(mut message) if pipes.options().router_mandatory => {
                 message.push_front(routing_id);
                 Err(SendError::new(SendErrorKind::WouldBlock, message))
             }
