@@ -520,3 +520,115 @@ pub(crate) fn random_seed() -> u32 {
     hasher.write_u8(0);
     hasher.finish() as u32
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn options_refuse_socket_types_they_do_not_apply_to() {
+        let cases = [
+            (
+                SocketOptions::new().router_mandatory(true),
+                OptionName::RouterMandatory,
+                SocketType::Dealer,
+            ),
+            (
+                SocketOptions::new().routing_id("x"),
+                OptionName::RoutingId,
+                SocketType::Pub,
+            ),
+            (
+                SocketOptions::new().conflate(true),
+                OptionName::Conflate,
+                SocketType::Req,
+            ),
+            (
+                SocketOptions::new().xpub_manual(true),
+                OptionName::XpubManual,
+                SocketType::Pub,
+            ),
+            (
+                SocketOptions::new().req_correlate(true),
+                OptionName::ReqCorrelate,
+                SocketType::Dealer,
+            ),
+            (
+                SocketOptions::new().invert_matching(true),
+                OptionName::InvertMatching,
+                SocketType::Xsub,
+            ),
+        ];
+        for (options, option, socket_type) in cases {
+            assert_eq!(
+                options.check(socket_type),
+                Err(OptionError::NotApplicable {
+                    option,
+                    socket_type
+                })
+            );
+        }
+        // Setting an option to its default still names it: libzmq refuses that too.
+        assert!(
+            SocketOptions::new()
+                .router_mandatory(false)
+                .check(SocketType::Push)
+                .is_err()
+        );
+        assert!(
+            SocketOptions::new()
+                .router_mandatory(true)
+                .check(SocketType::Router)
+                .is_ok()
+        );
+    }
+
+    #[test]
+    fn every_type_accepts_the_defaults_and_the_general_options() {
+        let general = SocketOptions::new()
+            .send_hwm(1)
+            .recv_hwm(1)
+            .linger(Some(Duration::ZERO))
+            .reconnect_interval_max(Some(Duration::from_secs(1)))
+            .heartbeat_interval(Duration::from_secs(1))
+            .send_timeout(None)
+            .immediate(true)
+            .tcp_keepalive(Some(TcpKeepalive::default()))
+            .send_buffer(1 << 16);
+        for socket_type in SocketType::ALL {
+            assert!(SocketOptions::new().check(socket_type).is_ok());
+            assert!(general.check(socket_type).is_ok(), "{socket_type}");
+        }
+    }
+
+    #[test]
+    fn out_of_range_values() {
+        for (id, reason) in [
+            (&b""[..], "a routing id has 1 to 255 bytes"),
+            (
+                b"\0reserved",
+                "routing ids starting with a zero byte are reserved",
+            ),
+            (&[b'x'; 256][..], "a routing id has at most 255 bytes"),
+        ] {
+            assert_eq!(
+                SocketOptions::new()
+                    .routing_id(Bytes::copy_from_slice(id))
+                    .check(SocketType::Dealer),
+                Err(OptionError::InvalidValue {
+                    option: OptionName::RoutingId,
+                    reason
+                })
+            );
+        }
+        let ttl = SocketOptions::new().heartbeat_ttl(Duration::from_secs(7000));
+        assert!(matches!(
+            ttl.check(SocketType::Pair),
+            Err(OptionError::InvalidValue {
+                option: OptionName::HeartbeatTtl,
+                ..
+            })
+        ));
+        assert_eq!(OptionName::HeartbeatTtl.to_string(), "ZMQ_HEARTBEAT_TTL");
+    }
+}
