@@ -214,7 +214,11 @@ impl Socket {
     /// send timeout. Cancel-safe: if the future is dropped, the message was either queued whole
     /// or not at all.
     pub async fn send(&self, message: impl Into<Message>) -> Result<(), SendError> {
-        let mut message = message.into();
+        // The common case needs no listener (each costs an allocation and a lock).
+        let mut message = match self.try_send(message) {
+            Err(error) if error.kind == SendErrorKind::WouldBlock => error.message,
+            other => return other,
+        };
         let deadline = self
             .shared
             .options
@@ -244,6 +248,10 @@ impl Socket {
     /// Receives a message, waiting for at most the receive timeout. Cancel-safe: a dropped
     /// future has taken nothing.
     pub async fn recv(&self) -> Result<Message, RecvError> {
+        match self.try_recv() {
+            Err(RecvError::WouldBlock) => {}
+            other => return other,
+        }
         let deadline = self
             .shared
             .options
