@@ -339,7 +339,7 @@ impl Pipes {
     /// Load-balancing: the next pipe in round-robin order whose queue has room takes `message`.
     pub(crate) fn load_balance(&mut self, message: Message) -> Result<PeerId, Message> {
         let n = self.order.len();
-        let immediate = self.options.immediate;
+        let (immediate, conflate) = (self.options.immediate, self.options.conflate);
         for _ in 0..n {
             if self.cursor >= n {
                 self.cursor = 0;
@@ -349,7 +349,8 @@ impl Pipes {
             if self
                 .table
                 .get(id)
-                .is_some_and(|p| !p.is_full() && accepts_traffic(p, immediate))
+                // A conflating queue always takes the newest message in place of the last.
+                .is_some_and(|p| (conflate || !p.is_full()) && accepts_traffic(p, immediate))
             {
                 // Room was checked just above, so this cannot fail.
                 return self.push_out(id, message).map(|()| id);
