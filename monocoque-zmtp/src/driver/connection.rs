@@ -59,9 +59,14 @@ pub(crate) async fn serve(
     let address = stream.peer_address();
     let end = run(&shared, stream, pipe, &endpoint, address.as_deref()).await;
     shared.emit(|| {
+        let error = match &end {
+            ConnectionEnd::Protocol(error) => Some(error.clone()),
+            _ => None,
+        };
         MonitorEvent::new(
             MonitorEventKind::Disconnected {
                 reason: end.to_string(),
+                error,
             },
             &endpoint,
         )
@@ -210,25 +215,25 @@ async fn read_loop(
                         }
                     }
                 }
-                Inbound::Command(body) => match Command::parse(body) {
-                    Ok(Command::Ping {
+                Inbound::Command(body) => match Command::parse_traffic(body) {
+                    Ok(Some(Command::Ping {
                         ttl_deciseconds,
                         context,
-                    }) => {
+                    })) => {
                         let pong = signals.heartbeat.borrow_mut().on_ping(
                             ttl_deciseconds,
                             &context,
                             Instant::now(),
                         );
-                        signals.control.borrow_mut().push_back(pong);
+                        *signals.pong.borrow_mut() = Some(pong);
                         // The writer also re-arms its timer: the peer's TTL is a new deadline.
                         signals.writable.notify(1);
                     }
-                    Ok(command @ (Command::Subscribe(_) | Command::Cancel(_))) => {
+                    Ok(Some(command @ (Command::Subscribe(_) | Command::Cancel(_)))) => {
                         shared.with_core(|core| core.command(id, &command));
                         shared.recv_ready.notify(1);
                     }
-                    // Unknown commands, PONG and anything else after the handshake are skipped.
+                    // PONG, a second READY, unknown commands: skipped, as libzmq does.
                     Ok(_) => {}
                     Err(error) => return error.into(),
                 },
@@ -285,8 +290,8 @@ async fn write_loop(shared: Rc<Shared>, id: PeerId, signals: Rc<PipeSignals>, mu
             if !core.pipes().contains(id) {
                 return;
             }
-            for command in signals.control.borrow_mut().drain(..) {
-                out.push_command(&command);
+            if let Some(pong) = signals.pong.borrow_mut().take() {
+                out.push_command(&pong);
             }
             core.drain_outgoing(id, &mut out, WRITE_BATCH)
         };

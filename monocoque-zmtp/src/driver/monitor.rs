@@ -44,8 +44,10 @@ pub enum MonitorEventKind {
     Closed,
     /// `ZMQ_EVENT_DISCONNECTED`: a connection ended.
     Disconnected {
-        /// Why it ended.
+        /// Why it ended, in words.
         reason: String,
+        /// The protocol violation that ended it, if one did.
+        error: Option<ProtocolError>,
     },
     /// `ZMQ_EVENT_HANDSHAKE_SUCCEEDED`.
     HandshakeSucceeded,

@@ -1,7 +1,7 @@
 //! The state a socket shares with its connection tasks, all on one runtime thread.
 
 use std::cell::{Cell, RefCell};
-use std::collections::{HashMap, VecDeque};
+use std::collections::HashMap;
 use std::rc::Rc;
 use std::time::Instant;
 
@@ -22,8 +22,9 @@ pub(crate) struct PipeSignals {
     /// The connection must close (refused by the pattern, or the socket is going away).
     pub(crate) close: Event,
     pub(crate) closing: Cell<bool>,
-    /// Connection-level commands to send ahead of messages (PONG).
-    pub(crate) control: RefCell<VecDeque<Command>>,
+    /// The PONG to send ahead of messages. One at most, as libzmq: a peer flooding PINGs
+    /// without reading cannot grow a queue of answers.
+    pub(crate) pong: RefCell<Option<Command>>,
     /// A write is in progress: `close` waits for it.
     pub(crate) writing: Cell<bool>,
     /// Heartbeat timing of this connection: the reader records traffic and PINGs, the writer
@@ -38,7 +39,7 @@ impl PipeSignals {
             readable: Event::new(),
             close: Event::new(),
             closing: Cell::new(false),
-            control: RefCell::new(VecDeque::new()),
+            pong: RefCell::new(None),
             writing: Cell::new(false),
             heartbeat: RefCell::new(heartbeat),
         }

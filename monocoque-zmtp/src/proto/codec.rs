@@ -25,10 +25,15 @@ pub enum Inbound {
     Command(Bytes),
 }
 
+/// Bodies of at least this many frames are refused by default: empty frames cost no body bytes,
+/// so without a count a peer could grow one message without limit. Real messages carry a handful.
+pub const DEFAULT_MAX_FRAMES: usize = 4096;
+
 /// Assembles frames into whole messages: a message is delivered with all its frames or not at all.
 ///
-/// `max_message_len` bounds both each frame and the sum of a message's frames, so a peer cannot
-/// grow one message without limit through many frames.
+/// `max_message_len` bounds both each frame and the sum of a message's frames, and a message has
+/// at most [`DEFAULT_MAX_FRAMES`] frames unless [`with_max_frames`](Self::with_max_frames) says
+/// otherwise, so a peer cannot grow one message without limit.
 ///
 /// ```
 /// use bytes::BytesMut;
@@ -47,6 +52,7 @@ pub struct MessageDecoder {
     partial: Message,
     partial_len: u64,
     max_message_len: Option<u64>,
+    max_frames: usize,
 }
 
 impl MessageDecoder {
@@ -57,7 +63,14 @@ impl MessageDecoder {
             partial: Message::new(),
             partial_len: 0,
             max_message_len,
+            max_frames: DEFAULT_MAX_FRAMES,
         }
+    }
+
+    /// Sets the most frames one message may have.
+    pub fn with_max_frames(mut self, max_frames: usize) -> Self {
+        self.max_frames = max_frames.max(1);
+        self
     }
 
     /// Decodes the next complete message or command, or `Ok(None)` if more bytes are needed.
@@ -80,6 +93,11 @@ impl MessageDecoder {
                                 max,
                             });
                         }
+                    }
+                    if self.partial.len() >= self.max_frames {
+                        return Err(ProtocolError::TooManyFrames {
+                            max: self.max_frames,
+                        });
                     }
                     self.partial.push(body);
                     if !more {
@@ -278,6 +296,21 @@ mod tests {
                 len: 1200,
                 max: 1000
             })
+        );
+    }
+
+    #[test]
+    fn frame_count_is_limited() {
+        let message: Message = std::iter::repeat_n(Bytes::new(), 5).collect();
+        let mut buf = encode(&message);
+        let mut decoder = MessageDecoder::new(Some(1024)).with_max_frames(4);
+        assert_eq!(
+            decoder.decode(&mut buf),
+            Err(ProtocolError::TooManyFrames { max: 4 })
+        );
+        let mut buf = encode(&message);
+        assert!(
+            matches!(MessageDecoder::new(None).decode(&mut buf), Ok(Some(Inbound::Message(m))) if m.len() == 5)
         );
     }
 

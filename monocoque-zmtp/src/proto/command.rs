@@ -86,6 +86,17 @@ impl Command {
         })
     }
 
+    /// Parses a command received after the handshake, when only heartbeats and subscriptions
+    /// matter: those are parsed (a malformed one is an error), anything else (a second READY, an
+    /// ERROR, a mechanism's or an unknown command) is `Ok(None)`, skipped unread as libzmq does.
+    pub fn parse_traffic(body: Bytes) -> Result<Option<Self>, ProtocolError> {
+        let (name, _) = split_name(&body)?;
+        match &name[..] {
+            b"PING" | b"PONG" | b"SUBSCRIBE" | b"CANCEL" => Self::parse(body).map(Some),
+            _ => Ok(None),
+        }
+    }
+
     /// The command name.
     pub fn name(&self) -> &[u8] {
         match self {
@@ -387,6 +398,29 @@ mod tests {
         assert_eq!(
             Command::parse(Bytes::from_static(b"\x05ERROR")),
             Err(ProtocolError::MalformedCommandBody { command: "ERROR" })
+        );
+    }
+
+    #[test]
+    fn traffic_skips_what_it_does_not_act_on() {
+        let broken_ready = Bytes::from_static(b"\x05READY\x0bSocket-Type\x00\x00\x10");
+        assert!(Command::parse(broken_ready.clone()).is_err());
+        assert_eq!(Command::parse_traffic(broken_ready), Ok(None));
+        assert_eq!(
+            Command::parse_traffic(Bytes::from_static(b"\x05HELLO")),
+            Ok(None)
+        );
+        assert_eq!(
+            Command::parse_traffic(Bytes::from_static(b"\x04PING\x00")),
+            Err(ProtocolError::MalformedCommandBody { command: "PING" })
+        );
+        assert_eq!(
+            Command::parse_traffic(Bytes::from_static(b"\x09SUB")),
+            Err(ProtocolError::MalformedCommand)
+        );
+        assert_eq!(
+            Command::parse_traffic(Bytes::from_static(b"\x06CANCELx")),
+            Ok(Some(Command::Cancel(Bytes::from_static(b"x"))))
         );
     }
 

@@ -70,6 +70,12 @@ pub enum ProtocolError {
         /// Configured maximum.
         max: u64,
     },
+    /// A multipart message has more frames than allowed.
+    #[error("message with more than {max} frames")]
+    TooManyFrames {
+        /// The limit.
+        max: usize,
+    },
     /// A long frame declared a size of 2^63 or more, which RFC 37 forbids.
     #[error("frame length {len} is beyond 2^63-1")]
     FrameLengthOverflow {

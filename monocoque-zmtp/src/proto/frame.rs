@@ -20,9 +20,11 @@ const RESERVED_FLAGS: u8 = !(FLAG_MORE | FLAG_LONG | FLAG_COMMAND);
 /// The largest size RFC 37 allows for a long frame (2^63 - 1).
 pub const MAX_FRAME_LEN: u64 = i64::MAX as u64;
 
-/// While a frame of unlimited allowed size is incomplete, the decoder reserves read-buffer room in
-/// steps of at most this much, so a peer's declared length alone never decides an allocation.
-const UNBOUNDED_RESERVE_STEP: usize = 1 << 20;
+/// While a frame is incomplete, the decoder reserves read-buffer room in steps of at most this
+/// much, so a peer's declared length alone never decides an allocation: memory grows with the
+/// bytes that actually arrive (even under a generous limit, where reserving the whole declared
+/// size at once could abort the process on a failed allocation).
+const RESERVE_STEP: usize = 1 << 20;
 
 /// One decoded frame.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -101,12 +103,7 @@ impl FrameDecoder {
         if buf.len() < header.len {
             self.pending = Some(header);
             let missing = header.len - buf.len();
-            let step = if self.max_frame_len.is_some() {
-                missing
-            } else {
-                missing.min(UNBOUNDED_RESERVE_STEP)
-            };
-            buf.reserve(step);
+            buf.reserve(missing.min(RESERVE_STEP));
             return Ok(None);
         }
         self.pending = None;
@@ -258,6 +255,16 @@ mod tests {
     }
 
     #[test]
+    fn a_generous_limit_still_reserves_in_bounded_steps() {
+        let mut bytes = vec![FLAG_LONG];
+        bytes.extend_from_slice(&(1u64 << 39).to_be_bytes());
+        let mut buf = BytesMut::from(&bytes[..]);
+        let mut decoder = FrameDecoder::new(Some(1 << 40));
+        assert_eq!(decoder.decode(&mut buf), Ok(None));
+        assert!(buf.capacity() <= 2 * RESERVE_STEP);
+    }
+
+    #[test]
     fn unlimited_decoder_reserves_in_bounded_steps() {
         let mut bytes = vec![FLAG_LONG];
         bytes.extend_from_slice(&((1u64 << 62) - 1).to_be_bytes());
@@ -265,7 +272,7 @@ mod tests {
         let mut decoder = FrameDecoder::new(None);
         assert_eq!(decoder.decode(&mut buf), Ok(None));
         assert!(decoder.is_mid_frame());
-        assert!(buf.capacity() <= 2 * UNBOUNDED_RESERVE_STEP);
+        assert!(buf.capacity() <= 2 * RESERVE_STEP);
     }
 
     #[test]

@@ -15,7 +15,7 @@ mod socket;
 mod socket_type;
 mod trie;
 
-pub use codec::{DEFAULT_COPY_THRESHOLD, Inbound, MessageDecoder, WriteBuffer};
+pub use codec::{DEFAULT_COPY_THRESHOLD, DEFAULT_MAX_FRAMES, Inbound, MessageDecoder, WriteBuffer};
 pub use command::{Command, MAX_PING_CONTEXT, Subscription};
 pub use error::ProtocolError;
 pub use frame::{
