@@ -21,8 +21,10 @@ use crate::proto::{
 /// Bytes asked of the kernel per read: large reads, many frames decoded per read.
 const READ_CHUNK: usize = 64 * 1024;
 
-/// Bytes of queued messages moved into one vectored write.
-const WRITE_BATCH: usize = 256 * 1024;
+/// Bytes of queued messages moved into one vectored write: enough for a thousand small messages
+/// per system call, small enough that a connection dying mid-write loses little of what was
+/// already taken off the queue.
+const WRITE_BATCH: usize = 64 * 1024;
 
 /// Why a connection ended.
 #[derive(Debug, thiserror::Error)]
