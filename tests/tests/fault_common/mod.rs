@@ -25,7 +25,7 @@ pub(crate) const KERNEL_BUFFER: usize = 64 * 1024;
 
 /// The driver's write batch (`WRITE_BATCH` in `monocoque-zmtp/src/driver/connection.rs`): a
 /// writer takes messages off the queue until this many bytes are in its buffer.
-pub(crate) const WRITE_BATCH: usize = 256 * 1024;
+pub(crate) const WRITE_BATCH: usize = 64 * 1024;
 
 /// The driver's read size (`READ_CHUNK` in the same file): a paused reader holds at most about
 /// two of these, undecoded.
