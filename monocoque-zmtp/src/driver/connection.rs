@@ -227,7 +227,7 @@ async fn read_loop(
                             &context,
                             Instant::now(),
                         );
-                        *signals.pong.borrow_mut() = Some(pong);
+                        signals.push_pong(pong);
                         // The writer also re-arms its timer: the peer's TTL is a new deadline.
                         signals.writable.notify(1);
                     }
@@ -292,7 +292,7 @@ async fn write_loop(shared: Rc<Shared>, id: PeerId, signals: Rc<PipeSignals>, mu
             if !core.pipes().contains(id) {
                 return;
             }
-            if let Some(pong) = signals.pong.borrow_mut().take() {
+            for pong in signals.pongs.borrow_mut().drain(..) {
                 out.push_command(&pong);
             }
             core.drain_outgoing(id, &mut out, WRITE_BATCH)

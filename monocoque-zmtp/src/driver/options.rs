@@ -288,11 +288,11 @@ impl SocketOptions {
         if self
             .heartbeat
             .ttl
-            .is_some_and(|ttl| ttl > Duration::from_millis(6_553_500))
+            .is_some_and(|ttl| ttl > Duration::from_millis(6_553_599))
         {
             return Err(OptionError::InvalidValue {
                 option: OptionName::HeartbeatTtl,
-                reason: "the TTL travels in tenths of a second and is at most 6553.5 s",
+                reason: "the TTL travels in tenths of a second: at most 6553599 ms",
             });
         }
         Ok(())

@@ -1,7 +1,7 @@
 //! The state a socket shares with its connection tasks, all on one runtime thread.
 
 use std::cell::{Cell, RefCell};
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::rc::Rc;
 use std::time::Instant;
 
@@ -22,9 +22,10 @@ pub(crate) struct PipeSignals {
     /// The connection must close (refused by the pattern, or the socket is going away).
     pub(crate) close: Event,
     pub(crate) closing: Cell<bool>,
-    /// The PONG to send ahead of messages. One at most, as libzmq: a peer flooding PINGs
+    /// PONGs to send ahead of messages, one per PING as libzmq answers, but at most
+    /// [`MAX_PENDING_PONGS`]: past that the newest replaces the last, so a peer flooding PINGs
     /// without reading cannot grow a queue of answers.
-    pub(crate) pong: RefCell<Option<Command>>,
+    pub(crate) pongs: RefCell<VecDeque<Command>>,
     /// A write is in progress: `close` waits for it.
     pub(crate) writing: Cell<bool>,
     /// Heartbeat timing of this connection: the reader records traffic and PINGs, the writer
@@ -32,14 +33,26 @@ pub(crate) struct PipeSignals {
     pub(crate) heartbeat: RefCell<Heartbeat>,
 }
 
+/// PONGs queued at most per connection.
+pub(crate) const MAX_PENDING_PONGS: usize = 16;
+
 impl PipeSignals {
+    /// Queues the answer to a PING.
+    pub(crate) fn push_pong(&self, pong: Command) {
+        let mut pongs = self.pongs.borrow_mut();
+        if pongs.len() >= MAX_PENDING_PONGS {
+            pongs.pop_back();
+        }
+        pongs.push_back(pong);
+    }
+
     pub(crate) fn new(heartbeat: Heartbeat) -> Self {
         Self {
             writable: Event::new(),
             readable: Event::new(),
             close: Event::new(),
             closing: Cell::new(false),
-            pong: RefCell::new(None),
+            pongs: RefCell::new(VecDeque::new()),
             writing: Cell::new(false),
             heartbeat: RefCell::new(heartbeat),
         }

@@ -419,7 +419,10 @@ impl Pipes {
         }
         // Resume at the low-water mark, not at the first free slot: otherwise a reader faster
         // than the application would be paused and woken once per message.
-        let resume = pipe.in_hwm.low_water_mark().is_none_or(|lwm| pipe.in_hwm.len() <= lwm);
+        let resume = pipe
+            .in_hwm
+            .low_water_mark()
+            .is_none_or(|lwm| pipe.in_hwm.len() <= lwm);
         if pipe.reader_paused && resume {
             pipe.reader_paused = false;
             self.events.push(Event::Readable(id));

@@ -1,8 +1,9 @@
 //! PUB, XPUB, SUB and XSUB (RFC 29): fan-out through a subscription trie at the publisher,
 //! subscriptions sent upstream and replayed to every new publisher by the subscriber.
 
-use std::collections::VecDeque;
+use std::collections::{BTreeSet, HashMap, VecDeque};
 
+use bytes::Bytes;
 use monocoque_core::{Message, PeerId};
 
 use super::{Pattern, Pipes, RecvError, SendError, SendErrorKind};
@@ -18,10 +19,14 @@ use crate::proto::trie::{SubscriptionTrie, Unsubscribed};
 pub(crate) struct Pub {
     trie: SubscriptionTrie<PeerId>,
     xpub: bool,
-    upstream: VecDeque<Message>,
+    /// Messages for the application, with the peer a subscription came from.
+    upstream: VecDeque<(Message, Option<PeerId>)>,
     matched: Vec<PeerId>,
-    /// The peer whose subscription the application saw last (`xpub_manual`).
+    /// The peer whose subscription the application read last (`xpub_manual`).
     last_subscriber: Option<PeerId>,
+    /// `xpub_manual`: what each peer itself subscribed to (the trie holds what the application
+    /// decided), so that a peer's departure cancels its own topics.
+    manual: HashMap<PeerId, BTreeSet<Bytes>>,
 }
 
 impl Pub {
@@ -32,13 +37,14 @@ impl Pub {
             upstream: VecDeque::new(),
             matched: Vec::new(),
             last_subscriber: None,
+            manual: HashMap::new(),
         }
     }
 
-    fn tell_application(&mut self, subscription: &Subscription) {
+    fn tell_application(&mut self, subscription: &Subscription, from: Option<PeerId>) {
         if self.xpub {
             self.upstream
-                .push_back(Message::single(subscription.to_message_frame()));
+                .push_back((Message::single(subscription.to_message_frame()), from));
         }
     }
 
@@ -46,8 +52,16 @@ impl Pub {
         if self.last_subscriber == Some(id) {
             self.last_subscriber = None;
         }
-        for topic in self.trie.remove_peer(id) {
-            self.tell_application(&Subscription::cancel(topic));
+        let emptied = self.trie.remove_peer(id);
+        if let Some(own) = self.manual.remove(&id) {
+            // Manual mode: the peer's own topics go, each of them (libzmq does the same).
+            for topic in own {
+                self.tell_application(&Subscription::cancel(topic), None);
+            }
+        } else {
+            for topic in emptied {
+                self.tell_application(&Subscription::cancel(topic), None);
+            }
         }
     }
 
@@ -111,7 +125,11 @@ impl Pattern for Pub {
         if !self.xpub {
             return Err(RecvError::NotSupported);
         }
-        self.upstream.pop_front().ok_or(RecvError::WouldBlock)
+        let (message, from) = self.upstream.pop_front().ok_or(RecvError::WouldBlock)?;
+        if from.is_some() {
+            self.last_subscriber = from;
+        }
+        Ok(message)
     }
 
     fn inbound(&mut self, pipes: &mut Pipes, id: PeerId, message: Message) -> bool {
@@ -124,7 +142,7 @@ impl Pattern for Pub {
             }
         }
         if self.xpub {
-            self.upstream.push_back(message);
+            self.upstream.push_back((message, None));
         }
         true
     }
@@ -132,9 +150,15 @@ impl Pattern for Pub {
     fn subscription(&mut self, pipes: &mut Pipes, id: PeerId, subscription: Subscription) {
         let options = pipes.options();
         if self.xpub && options.xpub_manual {
-            // The application decides, through `subscribe`, for the peer that asked last.
-            self.last_subscriber = Some(id);
-            self.tell_application(&subscription);
+            // The application decides, through `subscribe`, for the peer whose request it read
+            // last.
+            let own = self.manual.entry(id).or_default();
+            if subscription.subscribe {
+                own.insert(subscription.topic.clone());
+            } else {
+                own.remove(&subscription.topic);
+            }
+            self.tell_application(&subscription, Some(id));
             return;
         }
         let verbose = if subscription.subscribe {
@@ -143,7 +167,7 @@ impl Pattern for Pub {
             options.xpub_verboser
         };
         if self.apply(id, &subscription) || verbose {
-            self.tell_application(&subscription);
+            self.tell_application(&subscription, Some(id));
         }
     }
 
