@@ -6,6 +6,7 @@ mod connection;
 mod monitor;
 mod options;
 mod shared;
+mod signal;
 mod socket;
 mod transport;
 

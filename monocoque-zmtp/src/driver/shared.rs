@@ -5,22 +5,22 @@ use std::collections::{HashMap, VecDeque};
 use std::rc::Rc;
 use std::time::Instant;
 
-use event_listener::Event;
 use monocoque_core::PeerId;
 
 use super::monitor::{MONITOR_CAPACITY, Monitor, MonitorEvent, MonitorEventKind};
 use super::options::SocketOptions;
+use super::signal::Signal;
 use crate::proto::{Command, Event as CoreEvent, Heartbeat, Origin, SocketCore, SocketType};
 
 /// Wake-ups and per-connection state of one pipe.
 #[derive(Debug)]
 pub(crate) struct PipeSignals {
     /// The pipe has something new to write.
-    pub(crate) writable: Event,
+    pub(crate) writable: Signal,
     /// The pipe's inbound queue has room again.
-    pub(crate) readable: Event,
+    pub(crate) readable: Signal,
     /// The connection must close (refused by the pattern, or the socket is going away).
-    pub(crate) close: Event,
+    pub(crate) close: Signal,
     pub(crate) closing: Cell<bool>,
     /// PONGs to send ahead of messages, one per PING as libzmq answers, but at most
     /// [`MAX_PENDING_PONGS`]: past that the newest replaces the last, so a peer flooding PINGs
@@ -48,9 +48,9 @@ impl PipeSignals {
 
     pub(crate) fn new(heartbeat: Heartbeat) -> Self {
         Self {
-            writable: Event::new(),
-            readable: Event::new(),
-            close: Event::new(),
+            writable: Signal::new(),
+            readable: Signal::new(),
+            close: Signal::new(),
             closing: Cell::new(false),
             pongs: RefCell::new(VecDeque::new()),
             writing: Cell::new(false),
@@ -73,11 +73,11 @@ pub(crate) struct Shared {
     pub(crate) options: RefCell<SocketOptions>,
     pub(crate) core: RefCell<SocketCore>,
     /// Room appeared in some send queue.
-    pub(crate) send_ready: Event,
+    pub(crate) send_ready: Signal,
     /// A message arrived for the application.
-    pub(crate) recv_ready: Event,
+    pub(crate) recv_ready: Signal,
     /// A writer finished a batch (for `close`).
-    pub(crate) flushed: Event,
+    pub(crate) flushed: Signal,
     signals: RefCell<HashMap<PeerId, Rc<PipeSignals>>>,
     monitor: RefCell<Option<flume::Sender<MonitorEvent>>>,
 }
@@ -88,9 +88,9 @@ impl Shared {
             socket_type,
             core: RefCell::new(SocketCore::new(socket_type, options.pattern_options())),
             options: RefCell::new(options),
-            send_ready: Event::new(),
-            recv_ready: Event::new(),
-            flushed: Event::new(),
+            send_ready: Signal::new(),
+            recv_ready: Signal::new(),
+            flushed: Signal::new(),
             signals: RefCell::new(HashMap::new()),
             monitor: RefCell::new(None),
         }

@@ -14,6 +14,7 @@ use super::connection::{ConnectionEnd, PipeFor, serve};
 use super::monitor::{Monitor, MonitorEvent, MonitorEventKind};
 use super::options::{OptionError, SocketOptions, random_seed};
 use super::shared::Shared;
+use super::signal;
 use super::transport::{self, Listener};
 use crate::proto::{Origin, RecvError, SendError, SendErrorKind, SocketType};
 
@@ -348,7 +349,7 @@ impl Drop for Socket {
 }
 
 /// Waits for `listener` until `deadline`; `false` if the deadline passed first.
-async fn wait(listener: event_listener::EventListener, deadline: Option<Instant>) -> bool {
+async fn wait(listener: signal::Listener, deadline: Option<Instant>) -> bool {
     match deadline {
         None => {
             listener.await;
