@@ -15,7 +15,7 @@ use super::shared::{PipeSignals, Shared};
 use super::transport::Stream;
 use crate::proto::{
     Command, Handshake, HandshakeConfig, Inbound, MessageDecoder, Null, Origin, PeerInfo,
-    ProtocolError, WriteBuffer,
+    ProtocolError, SocketCore, WriteBuffer,
 };
 
 /// Bytes asked of the kernel per read: large reads, many frames decoded per read.
@@ -198,48 +198,25 @@ async fn read_loop(
 ) -> ConnectionEnd {
     let mut decoder = MessageDecoder::new(shared.options.borrow().max_message_size);
     loop {
-        loop {
-            let inbound = match decoder.decode(&mut buf) {
-                Ok(None) => break,
-                Ok(Some(inbound)) => inbound,
-                Err(error) => return error.into(),
-            };
-            // > a peer SHOULD treat any incoming traffic (not just a PONG reply) as a sign of life.
-            signals.heartbeat.borrow_mut().on_traffic();
-            match inbound {
-                Inbound::Message(message) => {
-                    let has_room = shared.with_core(|core| core.inbound(id, message));
-                    shared.recv_ready.notify(1);
-                    if !has_room {
-                        wait_for_room(shared, id, signals).await;
-                        if signals.closing.get() {
-                            return ConnectionEnd::ClosedLocally;
-                        }
-                    }
+        // Everything already read is decoded and handed over under one borrow of the socket, and
+        // a waiting receiver is woken once for the lot.
+        let mut delivered = false;
+        let batch = shared.with_core(|core| {
+            decode_batch(core, id, signals, &mut decoder, &mut buf, &mut delivered)
+        });
+        if delivered {
+            shared.recv_ready.notify(1);
+        }
+        match batch {
+            Batch::NeedMore => {}
+            Batch::Full => {
+                wait_for_room(shared, id, signals).await;
+                if signals.closing.get() {
+                    return ConnectionEnd::ClosedLocally;
                 }
-                Inbound::Command(body) => match Command::parse_traffic(body) {
-                    Ok(Some(Command::Ping {
-                        ttl_deciseconds,
-                        context,
-                    })) => {
-                        let pong = signals.heartbeat.borrow_mut().on_ping(
-                            ttl_deciseconds,
-                            &context,
-                            Instant::now(),
-                        );
-                        signals.push_pong(pong);
-                        // The writer also re-arms its timer: the peer's TTL is a new deadline.
-                        signals.writable.notify(1);
-                    }
-                    Ok(Some(command @ (Command::Subscribe(_) | Command::Cancel(_)))) => {
-                        shared.with_core(|core| core.command(id, &command));
-                        shared.recv_ready.notify(1);
-                    }
-                    // PONG, a second READY, unknown commands: skipped, as libzmq does.
-                    Ok(_) => {}
-                    Err(error) => return error.into(),
-                },
+                continue;
             }
+            Batch::Failed(error) => return error.into(),
         }
         if buf.capacity() - buf.len() < READ_CHUNK / 4 {
             buf.reserve(READ_CHUNK);
@@ -250,6 +227,69 @@ async fn read_loop(
             Ok(0) => return ConnectionEnd::Closed,
             Ok(_) => {}
             Err(error) => return error.into(),
+        }
+    }
+}
+
+/// How a batch of decoding ended.
+enum Batch {
+    /// Everything complete was handed over; more bytes are needed.
+    NeedMore,
+    /// The pipe's receive queue is full: wait for room before decoding more.
+    Full,
+    /// The peer broke the protocol.
+    Failed(ProtocolError),
+}
+
+/// Decodes every complete frame in `buf` and hands it to the socket, until the bytes run out or
+/// the pipe's receive queue fills up.
+fn decode_batch(
+    core: &mut SocketCore,
+    id: PeerId,
+    signals: &PipeSignals,
+    decoder: &mut MessageDecoder,
+    buf: &mut BytesMut,
+    delivered: &mut bool,
+) -> Batch {
+    loop {
+        let inbound = match decoder.decode(buf) {
+            Ok(None) => return Batch::NeedMore,
+            Ok(Some(inbound)) => inbound,
+            Err(error) => return Batch::Failed(error),
+        };
+        // > a peer SHOULD treat any incoming traffic (not just a PONG reply) as a sign of life.
+        signals.heartbeat.borrow_mut().on_traffic();
+        match inbound {
+            Inbound::Message(message) => {
+                let has_room = core.inbound(id, message);
+                *delivered = true;
+                if !has_room {
+                    return Batch::Full;
+                }
+            }
+            Inbound::Command(body) => match Command::parse_traffic(body) {
+                Ok(Some(Command::Ping {
+                    ttl_deciseconds,
+                    context,
+                })) => {
+                    let pong = signals.heartbeat.borrow_mut().on_ping(
+                        ttl_deciseconds,
+                        &context,
+                        Instant::now(),
+                    );
+                    signals.push_pong(pong);
+                    // The writer also re-arms its timer: the peer's TTL is a new deadline.
+                    signals.writable.notify(1);
+                }
+                Ok(Some(command @ (Command::Subscribe(_) | Command::Cancel(_)))) => {
+                    core.command(id, &command);
+                    // XPUB hands subscriptions to the application.
+                    *delivered = true;
+                }
+                // PONG, a second READY, unknown commands: skipped, as libzmq does.
+                Ok(_) => {}
+                Err(error) => return Batch::Failed(error),
+            },
         }
     }
 }

@@ -129,6 +129,9 @@ impl Shared {
     }
 
     fn dispatch(&self, core: &mut SocketCore) {
+        if !core.has_events() {
+            return;
+        }
         let signals = self.signals.borrow();
         for event in core.take_events() {
             match event {

@@ -305,6 +305,11 @@ impl SocketCore {
         self.pipes.drain_out(id, out, max_bytes)
     }
 
+    /// Whether there are events to take.
+    pub fn has_events(&self) -> bool {
+        self.pipes.has_events()
+    }
+
     /// Takes the events produced since the last call.
     pub fn take_events(&mut self) -> std::vec::Drain<'_, Event> {
         self.pipes.take_events()

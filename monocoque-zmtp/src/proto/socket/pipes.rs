@@ -298,6 +298,10 @@ impl Pipes {
         }
     }
 
+    pub(crate) fn has_events(&self) -> bool {
+        !self.events.is_empty()
+    }
+
     pub(crate) fn take_events(&mut self) -> std::vec::Drain<'_, Event> {
         self.events.drain(..)
     }
