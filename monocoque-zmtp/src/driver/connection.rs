@@ -18,8 +18,13 @@ use crate::proto::{
     ProtocolError, SocketCore, WriteBuffer,
 };
 
-/// Bytes asked of the kernel per read: large reads, many frames decoded per read.
+/// The most bytes asked of the kernel per read: large reads, many frames decoded per read.
 const READ_CHUNK: usize = 64 * 1024;
+
+/// The read size of a quiet connection. Reads grow towards [`READ_CHUNK`] while they come back
+/// full and shrink back when traffic dies down, so an idle connection holds a small buffer (a
+/// ROUTER with thousands of mostly idle peers) and a busy one reads in large gulps.
+const MIN_READ: usize = 4 * 1024;
 
 /// Bytes of queued messages moved into one vectored write: enough for a thousand small messages
 /// per system call, small enough that a connection dying mid-write loses little of what was
@@ -197,6 +202,7 @@ async fn read_loop(
     mut buf: BytesMut,
 ) -> ConnectionEnd {
     let mut decoder = MessageDecoder::new(shared.options.borrow().max_message_size);
+    let mut read_size = MIN_READ;
     loop {
         // Everything already read is decoded and handed over under one borrow of the socket, and
         // a waiting receiver is woken once for the lot.
@@ -218,13 +224,16 @@ async fn read_loop(
             }
             Batch::Failed(error) => return error.into(),
         }
-        if buf.capacity() - buf.len() < READ_CHUNK / 4 {
-            buf.reserve(READ_CHUNK);
+        if buf.capacity() - buf.len() < read_size / 4 {
+            buf.reserve(read_size);
         }
+        let asked = buf.capacity() - buf.len();
         let BufResult(read, returned) = stream.append(buf).await;
         buf = returned;
         match read {
             Ok(0) => return ConnectionEnd::Closed,
+            Ok(n) if n == asked => read_size = (read_size * 2).min(READ_CHUNK),
+            Ok(n) if n < read_size / 8 => read_size = (read_size / 2).max(MIN_READ),
             Ok(_) => {}
             Err(error) => return error.into(),
         }
