@@ -1,31 +1,73 @@
 #!/usr/bin/env bash
-# monocoque against libzmq 4.3.4 (through the zmq crate), in the same run: PUSH/PULL throughput
-# at 64 B, 1 KiB and 64 KiB and REQ/REP round-trip latency at 64 B, over TCP and IPC, two
-# processes per measurement, median of 3 rounds, printed as a table with the ratio
-# monocoque/libzmq for each row. Method and the first baseline: docs/PERFORMANCE.md.
+# monocoque against libzmq 4.3.4 (the reference, through the zmq crate), omq-tokio, zeromq
+# (zmq.rs), monocoque-rs and a raw-socket floor, in the same run, two processes per measurement:
+# PUSH/PULL throughput (64 B, 1 KiB, 64 KiB, 1 MiB; TCP and IPC; unpinned and pinned), REQ/REP
+# round trips (p50, p99, p99.9), PUB/SUB fan-out to 10 and 100 subscribers, DEALER/ROUTER with
+# 1,000 peers, and the CPU time of each side. Prints a table with each figure as a ratio to
+# libzmq from the same round and monocoque's targets, and draws a chart.
+# Method, caveats and the last full run: docs/PERFORMANCE.md.
 #
-#   scripts/bench.sh                       # the table: a few minutes on two cores, build included
-#   PIN=1 scripts/bench.sh                 # latency rows with both processes on CPU 0 (taskset)
-#   scripts/bench.sh rounds=5 filter=ipc   # more rounds, only the rows whose label has "ipc"
-#   scripts/bench.sh scale=0.5             # half the message counts
-#   CRITERION=1 scripts/bench.sh           # then also the criterion suite of monocoque alone
+#   scripts/bench.sh                            # everything, 5 rounds: about 8 minutes on 2 vCPUs
+#   scripts/bench.sh rounds=1 filter=push/pull  # quick: one round of the rows whose label matches
+#   scripts/bench.sh rounds=3 filter="64 B,x10" libs=monocoque,omq-tokio
+#   scripts/bench.sh latpin=0                   # req/rep rows unpinned (default: both on CPU 0)
+#   scripts/bench.sh scale=0.2 timeout=30       # a fifth of the messages; 30 s per measurement
+#   CRITERION=1 scripts/bench.sh                # then also the criterion suite of monocoque alone
 #
-# Needs a Rust toolchain and a C++ compiler (the zmq crate builds libzmq from source), and a
-# kernel with io_uring. The table also goes to target/bench/compare.txt.
+# Row labels: `monocoque-bench/target/release/monocoque-bench rows`. Output: the table on stdout
+# and in target/bench/ (table.txt, table.md, summary.csv, samples.csv, chart.png); a full run
+# (no filter=, libs= or scale=) also writes the chart to docs/perf/chart.png.
+#
+# Needs a Rust toolchain, a C++ compiler (the zmq crate builds libzmq from source), taskset
+# (util-linux), a kernel with io_uring, and python3 for the chart (matplotlib is installed with
+# pip --user when missing). Not part of scripts/test.sh or CI.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-if [ "${PIN:-}" = "1" ] && ! command -v taskset >/dev/null; then
-  echo "error: PIN=1 needs taskset (util-linux)" >&2
+if ! command -v taskset >/dev/null; then
+  echo "error: taskset (util-linux) is needed to pin processes" >&2
   exit 1
 fi
 
-echo "building the comparison (release)..." >&2
-cargo bench -p monocoque --bench compare --no-run
-mkdir -p target/bench
-# The binary starts itself for each side of each measurement; progress goes to stderr.
-cargo bench -p monocoque --bench compare -- table "$@" | tee target/bench/compare.txt
+full=1
+for arg in "$@"; do
+  case "$arg" in
+    filter=*|libs=*|scale=*) full=0 ;;
+  esac
+done
+
+echo "building monocoque-bench (release; the first build compiles libzmq and takes a few minutes)..." >&2
+cargo build --release --manifest-path monocoque-bench/Cargo.toml >&2
+bench="${CARGO_TARGET_DIR:-monocoque-bench/target}/release/monocoque-bench"
+
+out=target/bench
+mkdir -p "$out"
+# A failed measurement makes the table exit non-zero; the chart is still drawn.
+set +e
+{
+  echo "commit $(git rev-parse --short HEAD 2>/dev/null || echo unknown)$(git diff --quiet HEAD -- 2>/dev/null || echo ' (with local changes)'), $(rustc --version)"
+  "$bench" table out="$out" "$@"
+} | tee "$out/table.txt"
+status=${PIPESTATUS[0]}
+set -e
+
+chart="$out/chart.png"
+if python3 -c 'import matplotlib' 2>/dev/null || python3 -m pip install --user --quiet matplotlib >&2; then
+  rounds=$(sed -n 's/^rounds: \([0-9]*\) per library.*/\1/p' "$out/table.txt")
+  python3 scripts/bench_chart.py "$out/summary.csv" "$chart" \
+    "$(date +%Y-%m-%d), $(nproc) vCPUs, median of ${rounds:-?} rounds, two processes per measurement" >&2
+  if [ "$full" = 1 ]; then
+    mkdir -p docs/perf
+    cp "$chart" docs/perf/chart.png
+    echo "chart: docs/perf/chart.png" >&2
+  else
+    echo "chart: $chart (a partial run does not replace docs/perf/chart.png)" >&2
+  fi
+else
+  echo "warning: no matplotlib (pip install failed), no chart" >&2
+fi
 
 if [ "${CRITERION:-}" = "1" ]; then
   cargo bench -p monocoque --bench throughput
 fi
+exit "$status"

@@ -5,7 +5,7 @@
 //! core (encode, write, read, decode, routing) rather than what two busy processes reach. They
 //! are meant for tracking monocoque against itself from change to change (criterion keeps the
 //! previous run and reports the difference); for a comparison with libzmq, two processes at a
-//! time, see `benches/compare.rs` and `scripts/bench.sh`.
+//! time, see `monocoque-bench/` and `scripts/bench.sh`.
 //!
 //! ```text
 //! cargo bench -p monocoque --bench throughput

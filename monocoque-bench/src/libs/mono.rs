@@ -1,0 +1,189 @@
+//! monocoque (this repository): async sockets on a compio runtime, one thread per process.
+
+use std::cell::Cell;
+use std::rc::Rc;
+use std::time::Instant;
+
+use bytes::Bytes;
+use monocoque::{
+    DealerSocket, Message, PubSocket, PullSocket, PushSocket, RepSocket, ReqSocket, RouterSocket,
+    SocketOptions, SubSocket,
+};
+
+use crate::common::{self, BoxError, Latencies, QUIT, SubStats};
+use crate::spec::{Config, Kind, Role};
+
+pub fn run(config: &Config) -> Result<(), BoxError> {
+    compio::runtime::Runtime::new()?.block_on(role(config))
+}
+
+fn frames(message: &Message) -> impl ExactSizeIterator<Item = &[u8]> {
+    message.frames().iter().map(|f| &f[..])
+}
+
+fn options(config: &Config) -> SocketOptions {
+    match config.hwm {
+        Some(hwm) => SocketOptions::new()
+            .send_hwm(hwm as usize)
+            .recv_hwm(hwm as usize),
+        None => SocketOptions::new(),
+    }
+}
+
+async fn role(config: &Config) -> Result<(), BoxError> {
+    let payload = Bytes::from(common::payload(config.size));
+    match (config.kind, config.role) {
+        (Kind::Thr, Role::Server) => {
+            let pull = PullSocket::new();
+            common::announce(&pull.bind(&config.endpoint).await?.to_string());
+            common::check_frames(frames(&pull.recv().await?), config.size)?;
+            let start = Instant::now();
+            for _ in 1..config.count {
+                common::check_frames(frames(&pull.recv().await?), config.size)?;
+            }
+            common::report_thr(start.elapsed(), config.count);
+            common::compio_wait_quit().await;
+        }
+        (Kind::Thr, Role::Client) => {
+            let push = PushSocket::new();
+            push.connect(&config.endpoint)?;
+            for _ in 0..config.count {
+                push.send(payload.clone()).await?;
+            }
+            // Keep the socket (and the runtime writing for it) until the receiver has it all.
+            common::compio_wait_quit().await;
+        }
+        (Kind::Lat, Role::Server) => {
+            let rep = RepSocket::new();
+            common::announce(&rep.bind(&config.endpoint).await?.to_string());
+            for _ in 0..config.warmup + config.count {
+                let request = rep.recv().await?;
+                rep.send(request).await?;
+            }
+            common::compio_wait_quit().await;
+        }
+        (Kind::Lat, Role::Client) => {
+            let req = ReqSocket::new();
+            req.connect(&config.endpoint)?;
+            let mut latencies = Latencies::new();
+            for i in 0..config.warmup + config.count {
+                let start = Instant::now();
+                req.send(payload.clone()).await?;
+                let reply = req.recv().await?;
+                let rtt = start.elapsed();
+                common::check_frames(frames(&reply), config.size)?;
+                if i >= config.warmup {
+                    latencies.record(rtt);
+                }
+            }
+            latencies.report();
+            common::compio_wait_quit().await;
+        }
+        (Kind::Fanout, Role::Server) => {
+            let publisher = PubSocket::with_options(options(config))?;
+            common::announce(&publisher.bind(&config.endpoint).await?.to_string());
+            let probe = Bytes::from_static(common::PROBE);
+            while !common::GO.is_set() {
+                publisher.send(probe.clone()).await?;
+                compio::time::sleep(common::TICK).await;
+            }
+            for _ in 0..config.count {
+                publisher.send(payload.clone()).await?;
+            }
+            let end = Bytes::from_static(common::END);
+            while !QUIT.is_set() {
+                publisher.send(end.clone()).await?;
+                compio::time::sleep(common::TICK).await;
+            }
+        }
+        (Kind::Fanout, Role::Client) => {
+            let ready = Rc::new(Cell::new(0usize));
+            let mut tasks = Vec::new();
+            for _ in 0..config.peers {
+                let sub = SubSocket::with_options(options(config))?;
+                sub.subscribe(Bytes::new());
+                sub.connect(&config.endpoint)?;
+                let ready = ready.clone();
+                let (peers, size) = (config.peers, config.size);
+                tasks.push(compio::runtime::spawn(async move {
+                    let mut stats = SubStats::default();
+                    let mut probed = false;
+                    loop {
+                        let message = sub.recv().await?;
+                        let body = match message.frames() {
+                            [body] => body,
+                            other => return Err(format!("{} frames", other.len()).into()),
+                        };
+                        let kind = common::classify(body, size)?;
+                        if !probed {
+                            probed = true;
+                            ready.set(ready.get() + 1);
+                            if ready.get() == peers {
+                                common::ready();
+                            }
+                        }
+                        if stats.on_message(kind) {
+                            return Ok::<_, BoxError>(stats);
+                        }
+                    }
+                }));
+            }
+            let mut all = Vec::new();
+            for task in tasks {
+                all.push(task.await.map_err(|_| "a subscriber task panicked")??);
+            }
+            common::report_fanout(&all, config.count);
+            common::compio_wait_quit().await;
+        }
+        (Kind::Router, Role::Server) => {
+            let router = RouterSocket::new();
+            common::announce(&router.bind(&config.endpoint).await?.to_string());
+            let before = common::rss_bytes();
+            let mut hellos = Vec::with_capacity(config.peers);
+            for _ in 0..config.peers {
+                hellos.push(router.recv().await?);
+            }
+            let after = common::rss_bytes();
+            common::report(&[("rss_before", before as f64), ("rss_after", after as f64)]);
+            for hello in hellos {
+                router.send(hello).await?;
+            }
+            for _ in 0..config.count * config.peers as u64 {
+                let request = router.recv().await?;
+                router.send(request).await?;
+            }
+            common::compio_wait_quit().await;
+        }
+        (Kind::Router, Role::Client) => {
+            let mut dealers = Vec::with_capacity(config.peers);
+            for _ in 0..config.peers {
+                let dealer = DealerSocket::new();
+                dealer.connect(&config.endpoint)?;
+                dealer.send(Bytes::from_static(common::HELLO)).await?;
+                dealers.push(dealer);
+            }
+            for dealer in &dealers {
+                let reply = dealer.recv().await?;
+                if reply.frames().len() != 1 || &reply.frames()[0][..] != common::HELLO {
+                    return Err("unexpected reply to hello".into());
+                }
+            }
+            let start = Instant::now();
+            for _ in 0..config.count {
+                for dealer in &dealers {
+                    dealer.send(payload.clone()).await?;
+                }
+                for dealer in &dealers {
+                    common::check_frames(frames(&dealer.recv().await?), config.size)?;
+                }
+            }
+            let elapsed = start.elapsed();
+            common::report(&[
+                ("router_elapsed_ns", elapsed.as_nanos() as f64),
+                ("requests", (config.count * config.peers as u64) as f64),
+            ]);
+            common::compio_wait_quit().await;
+        }
+    }
+    common::exit_now()
+}

@@ -1,0 +1,216 @@
+//! libzmq 4.3.4 through the `zmq` crate: blocking sockets, one background I/O thread per context
+//! (the default), default options.
+
+use std::time::Instant;
+
+use crate::common::{self, BoxError, Latencies, QUIT, SubStats};
+use crate::spec::{Config, Kind, Role};
+
+pub fn run(config: &Config) -> Result<(), BoxError> {
+    let context = zmq::Context::new();
+    let payload = common::payload(config.size);
+    // libzmq spells "any port" as `*`.
+    let bind_endpoint = match config.endpoint.strip_suffix(":0") {
+        Some(host) if config.endpoint.starts_with("tcp://") => format!("{host}:*"),
+        _ => config.endpoint.clone(),
+    };
+    let bind = |kind| -> Result<zmq::Socket, BoxError> {
+        let socket = context.socket(kind)?;
+        set_hwm(&socket, config)?;
+        socket.bind(&bind_endpoint)?;
+        let bound = socket
+            .get_last_endpoint()?
+            .map_err(|_| "libzmq returned a non-UTF-8 endpoint")?;
+        common::announce(&bound);
+        Ok(socket)
+    };
+    let connect = |kind| -> Result<zmq::Socket, BoxError> {
+        let socket = context.socket(kind)?;
+        set_hwm(&socket, config)?;
+        socket.connect(&config.endpoint)?;
+        Ok(socket)
+    };
+    let mut message = zmq::Message::new();
+    match (config.kind, config.role) {
+        (Kind::Thr, Role::Server) => {
+            let pull = bind(zmq::PULL)?;
+            pull.recv(&mut message, 0)?;
+            check(&message, config.size)?;
+            let start = Instant::now();
+            for _ in 1..config.count {
+                pull.recv(&mut message, 0)?;
+                check(&message, config.size)?;
+            }
+            common::report_thr(start.elapsed(), config.count);
+        }
+        (Kind::Thr, Role::Client) => {
+            let push = connect(zmq::PUSH)?;
+            for _ in 0..config.count {
+                // rust-zmq copies the slice into a new zmq_msg_t: the ordinary send.
+                push.send(&payload[..], 0)?;
+            }
+        }
+        (Kind::Lat, Role::Server) => {
+            let rep = bind(zmq::REP)?;
+            for _ in 0..config.warmup + config.count {
+                rep.recv(&mut message, 0)?;
+                // The received message itself goes back, without a copy (as local_lat does).
+                rep.send(std::mem::replace(&mut message, zmq::Message::new()), 0)?;
+            }
+        }
+        (Kind::Lat, Role::Client) => {
+            let req = connect(zmq::REQ)?;
+            let mut latencies = Latencies::new();
+            for i in 0..config.warmup + config.count {
+                let start = Instant::now();
+                req.send(&payload[..], 0)?;
+                req.recv(&mut message, 0)?;
+                let rtt = start.elapsed();
+                check(&message, config.size)?;
+                if i >= config.warmup {
+                    latencies.record(rtt);
+                }
+            }
+            latencies.report();
+        }
+        (Kind::Fanout, Role::Server) => {
+            let publisher = bind(zmq::PUB)?;
+            while !common::GO.is_set() {
+                publisher.send(common::PROBE, 0)?;
+                std::thread::sleep(common::TICK);
+            }
+            for _ in 0..config.count {
+                publisher.send(&payload[..], 0)?;
+            }
+            while !QUIT.is_set() {
+                publisher.send(common::END, 0)?;
+                std::thread::sleep(common::TICK);
+            }
+            common::exit_now();
+        }
+        (Kind::Fanout, Role::Client) => {
+            let mut subs = Vec::with_capacity(config.peers);
+            for _ in 0..config.peers {
+                let sub = connect(zmq::SUB)?;
+                sub.set_subscribe(b"")?;
+                subs.push(sub);
+            }
+            let mut stats = vec![SubStats::default(); subs.len()];
+            let mut probed = vec![false; subs.len()];
+            let mut live: Vec<usize> = (0..subs.len()).collect();
+            let mut ready = 0;
+            while !live.is_empty() {
+                let mut items: Vec<zmq::PollItem<'_>> = live
+                    .iter()
+                    .map(|&i| subs[i].as_poll_item(zmq::POLLIN))
+                    .collect();
+                zmq::poll(&mut items, -1)?;
+                let readable: Vec<usize> = items
+                    .iter()
+                    .zip(&live)
+                    .filter(|(item, _)| item.is_readable())
+                    .map(|(_, &i)| i)
+                    .collect();
+                drop(items);
+                let mut finished = Vec::new();
+                for i in readable {
+                    loop {
+                        match subs[i].recv(&mut message, zmq::DONTWAIT) {
+                            Ok(()) => {}
+                            Err(zmq::Error::EAGAIN) => break,
+                            Err(e) => return Err(e.into()),
+                        }
+                        let kind = common::classify(&message, config.size)?;
+                        if !probed[i] {
+                            probed[i] = true;
+                            ready += 1;
+                            if ready == subs.len() {
+                                common::ready();
+                            }
+                        }
+                        if stats[i].on_message(kind) {
+                            finished.push(i);
+                            break;
+                        }
+                    }
+                }
+                live.retain(|i| !finished.contains(i));
+            }
+            common::report_fanout(&stats, config.count);
+        }
+        (Kind::Router, Role::Server) => {
+            let router = bind(zmq::ROUTER)?;
+            let before = common::rss_bytes();
+            let mut hellos = Vec::with_capacity(config.peers);
+            for _ in 0..config.peers {
+                let mut id = zmq::Message::new();
+                let mut body = zmq::Message::new();
+                router.recv(&mut id, 0)?;
+                router.recv(&mut body, 0)?;
+                hellos.push((id, body));
+            }
+            let after = common::rss_bytes();
+            common::report(&[("rss_before", before as f64), ("rss_after", after as f64)]);
+            for (id, body) in hellos {
+                router.send(id, zmq::SNDMORE)?;
+                router.send(body, 0)?;
+            }
+            let mut id = zmq::Message::new();
+            for _ in 0..config.count * config.peers as u64 {
+                router.recv(&mut id, 0)?;
+                router.recv(&mut message, 0)?;
+                router.send(
+                    std::mem::replace(&mut id, zmq::Message::new()),
+                    zmq::SNDMORE,
+                )?;
+                router.send(std::mem::replace(&mut message, zmq::Message::new()), 0)?;
+            }
+        }
+        (Kind::Router, Role::Client) => {
+            let mut dealers = Vec::with_capacity(config.peers);
+            for _ in 0..config.peers {
+                let dealer = connect(zmq::DEALER)?;
+                dealer.send(common::HELLO, 0)?;
+                dealers.push(dealer);
+            }
+            for dealer in &dealers {
+                dealer.recv(&mut message, 0)?;
+                if &message[..] != common::HELLO {
+                    return Err("unexpected reply to hello".into());
+                }
+            }
+            let start = Instant::now();
+            for _ in 0..config.count {
+                for dealer in &dealers {
+                    dealer.send(&payload[..], 0)?;
+                }
+                for dealer in &dealers {
+                    dealer.recv(&mut message, 0)?;
+                    check(&message, config.size)?;
+                }
+            }
+            let elapsed = start.elapsed();
+            common::report(&[
+                ("router_elapsed_ns", elapsed.as_nanos() as f64),
+                ("requests", (config.count * config.peers as u64) as f64),
+            ]);
+        }
+    }
+    QUIT.wait_blocking();
+    common::exit_now()
+}
+
+fn set_hwm(socket: &zmq::Socket, config: &Config) -> Result<(), BoxError> {
+    if let Some(hwm) = config.hwm {
+        socket.set_sndhwm(hwm as i32)?;
+        socket.set_rcvhwm(hwm as i32)?;
+    }
+    Ok(())
+}
+
+fn check(message: &zmq::Message, size: usize) -> Result<(), BoxError> {
+    if message.get_more() {
+        return Err("received a multipart message, expected one frame".into());
+    }
+    common::check(message, size)
+}
