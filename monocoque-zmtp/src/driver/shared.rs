@@ -76,6 +76,8 @@ pub(crate) struct Shared {
     pub(crate) send_ready: Signal,
     /// A message arrived for the application.
     pub(crate) recv_ready: Signal,
+    /// Sends that succeeded without waiting since the sender last gave the runtime a turn.
+    pub(crate) sends_in_a_row: Cell<u32>,
     /// A writer finished a batch (for `close`).
     pub(crate) flushed: Signal,
     signals: RefCell<HashMap<PeerId, Rc<PipeSignals>>>,
@@ -91,6 +93,7 @@ impl Shared {
             send_ready: Signal::new(),
             recv_ready: Signal::new(),
             flushed: Signal::new(),
+            sends_in_a_row: Cell::new(0),
             signals: RefCell::new(HashMap::new()),
             monitor: RefCell::new(None),
         }

@@ -218,8 +218,13 @@ impl Socket {
         // The common case needs no listener (each costs an allocation and a lock).
         let mut message = match self.try_send(message) {
             Err(error) if error.kind == SendErrorKind::WouldBlock => error.message,
+            Ok(()) => {
+                self.cooperate().await;
+                return Ok(());
+            }
             other => return other,
         };
+        self.shared.sends_in_a_row.set(0);
         let deadline = self
             .shared
             .options
@@ -238,6 +243,19 @@ impl Socket {
                     message,
                 });
             }
+        }
+    }
+
+    /// Lets the connection tasks run after every [`SEND_BUDGET`] sends that did not wait. A PUB or
+    /// ROUTER never waits (it drops at the high-water mark), so a loop of sends would otherwise
+    /// fill every queue before a single byte went out, and drop the rest.
+    async fn cooperate(&self) {
+        let sent = self.shared.sends_in_a_row.get() + 1;
+        if sent < SEND_BUDGET {
+            self.shared.sends_in_a_row.set(sent);
+        } else {
+            self.shared.sends_in_a_row.set(0);
+            YieldNow(false).await;
         }
     }
 
@@ -345,6 +363,31 @@ impl Drop for Socket {
         }
         drop(endpoints.connected);
         self.shared.stop_monitor();
+    }
+}
+
+/// Sends in a row without waiting before a sender gives the runtime a turn: small enough that a
+/// socket's writers keep queues well under the default high-water mark, large enough that their
+/// writes stay batched (a turn costs one task switch).
+const SEND_BUDGET: u32 = 256;
+
+/// Returns `Pending` once, after waking itself: the runtime runs other ready tasks and polls
+/// for completed I/O before resuming the caller.
+struct YieldNow(bool);
+
+impl Future for YieldNow {
+    type Output = ();
+
+    fn poll(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<()> {
+        if self.0 {
+            return std::task::Poll::Ready(());
+        }
+        self.0 = true;
+        cx.waker().wake_by_ref();
+        std::task::Poll::Pending
     }
 }
 
