@@ -40,6 +40,11 @@ impl Signal {
         }
     }
 
+    /// Whether any task is waiting.
+    pub(crate) fn has_waiters(&self) -> bool {
+        self.waiting.get() > 0
+    }
+
     /// Wakes up to `n` waiting listeners.
     pub(crate) fn notify(&self, n: usize) {
         if self.waiting.get() > 0 && !self.pending.get() {

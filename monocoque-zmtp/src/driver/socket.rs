@@ -291,12 +291,15 @@ impl Socket {
 
     /// Receives a message if one is ready.
     pub fn try_recv(&self) -> Result<Message, RecvError> {
-        let result = self.shared.with_core(|core| core.recv());
-        if result.is_ok() && self.shared.core.borrow().can_recv() {
-            // Another task waiting on this socket can take the next one.
-            self.shared.recv_ready.notify(1);
-        }
-        result
+        self.shared.with_core(|core| {
+            let result = core.recv();
+            // Another task waiting on this socket can take the next one; asked only when there
+            // is such a task, in the same borrow.
+            if result.is_ok() && self.shared.recv_ready.has_waiters() && core.can_recv() {
+                self.shared.recv_ready.notify(1);
+            }
+            result
+        })
     }
 
     /// Subscribes (SUB, XSUB) to messages starting with `topic`; on an XPUB with

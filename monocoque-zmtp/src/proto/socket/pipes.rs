@@ -213,12 +213,7 @@ impl Pipes {
             pipe.peer = None;
             pipe.out.clear();
             pipe.subscriptions.clear();
-            if let Some(pos) = self.order.iter().position(|&p| p == id) {
-                self.order.remove(pos);
-                if self.cursor > pos {
-                    self.cursor -= 1;
-                }
-            }
+            self.leave_rotation(id);
         }
     }
 
@@ -226,13 +221,18 @@ impl Pipes {
         if self.table.remove(id).is_none() {
             return;
         }
+        self.leave_rotation(id);
+        self.with_input.retain(|&p| p != id);
+    }
+
+    /// Takes `id` out of the load-balancing order, keeping the cursor on the same next pipe.
+    fn leave_rotation(&mut self, id: PeerId) {
         if let Some(pos) = self.order.iter().position(|&p| p == id) {
             self.order.remove(pos);
             if self.cursor > pos {
                 self.cursor -= 1;
             }
         }
-        self.with_input.retain(|&p| p != id);
     }
 
     /// The pipe `id`, if it is still attached.
