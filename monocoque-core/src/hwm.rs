@@ -119,6 +119,38 @@ impl HighWaterMark {
         fits
     }
 
+    /// Counts one message that is already taken (a message read off the wire cannot be given
+    /// back), past the limit if need be. Returns whether there is room for another; when there
+    /// is not, the writer counts as blocked until [`release`](Self::release) wakes it at the
+    /// low-water mark.
+    ///
+    /// ```rust
+    /// use monocoque_core::HighWaterMark;
+    ///
+    /// let mut hwm = HighWaterMark::from_option_value(2);
+    /// assert!(hwm.acquire_forced());
+    /// assert!(!hwm.acquire_forced()); // full: pause the reader
+    /// assert!(!hwm.acquire_forced()); // a message that was already on its way still counts
+    /// assert_eq!(hwm.len(), 3);
+    /// assert!(hwm.is_writer_blocked());
+    /// assert!(!hwm.release_n(2));
+    /// assert!(hwm.release()); // at the low-water mark (1): resume
+    /// ```
+    pub fn acquire_forced(&mut self) -> bool {
+        self.len = self.len.saturating_add(1);
+        let full = self.is_full();
+        if full {
+            self.writer_blocked = true;
+        }
+        !full
+    }
+
+    /// Uncounts every message (the queue was emptied at once). Returns `true` when a blocked
+    /// writer should now be woken.
+    pub fn clear(&mut self) -> bool {
+        self.release_n(self.len)
+    }
+
     /// Uncounts one message. Returns `true` when a blocked writer should now be woken; see
     /// [`release_n`](Self::release_n).
     pub fn release(&mut self) -> bool {

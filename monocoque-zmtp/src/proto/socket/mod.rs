@@ -128,6 +128,11 @@ pub(crate) trait Pattern: std::fmt::Debug {
     fn can_recv(&self, pipes: &Pipes) -> bool {
         pipes.has_input()
     }
+
+    /// Checks the pattern's own bookkeeping against the pipes.
+    fn check_invariants(&self, _pipes: &Pipes) -> Result<(), String> {
+        Ok(())
+    }
 }
 
 /// The state of one socket: its pipes and its pattern.
@@ -308,6 +313,15 @@ impl SocketCore {
     /// Whether there are events to take.
     pub fn has_events(&self) -> bool {
         self.pipes.has_events()
+    }
+
+    /// Checks that the bookkeeping agrees with the queues (counts equal queue lengths, every
+    /// pipe with input has exactly one fair-queue turn, a ROUTER's routing ids name live pipes).
+    /// For tests, fuzzing and debug assertions; the error says what disagrees.
+    #[doc(hidden)]
+    pub fn check_invariants(&self) -> Result<(), String> {
+        self.pipes.check_invariants()?;
+        self.pattern.check_invariants(&self.pipes)
     }
 
     /// Takes the events produced since the last call.
@@ -694,5 +708,68 @@ mod tests {
         dealer.send(msg(&["while away"])).unwrap();
         assert!(dealer.connected(id, peer(SocketType::Router, None)));
         assert_eq!(messages(&mut dealer, id), vec![msg(&["while away"])]);
+    }
+
+    #[test]
+    fn a_departed_router_peer_keeps_its_id_on_every_message() {
+        let mut router = core(SocketType::Router, PatternOptions::default());
+        let dealer = connect(&mut router, SocketType::Dealer, Some("dealer"));
+        for i in 0..3 {
+            router.inbound(dealer, msg(&[&i.to_string()]));
+        }
+        router.detach(dealer);
+        for i in 0..3 {
+            // The last read removes the pipe; its message must still carry the id.
+            assert_eq!(router.recv(), Ok(msg(&["dealer", &i.to_string()])));
+            router.check_invariants().unwrap();
+        }
+        assert!(!router.pipes().contains(dealer));
+    }
+
+    #[test]
+    fn a_full_queue_carried_across_a_reconnection_keeps_its_count() {
+        let mut pull = core(
+            SocketType::Pull,
+            PatternOptions {
+                recv_hwm: 2,
+                ..PatternOptions::default()
+            },
+        );
+        let id = pull.attach(Origin::Connect);
+        assert!(pull.connected(id, peer(SocketType::Push, None)));
+        assert!(pull.inbound(id, msg(&["1"])));
+        assert!(!pull.inbound(id, msg(&["2"])), "full: pause");
+        pull.disconnected(id);
+        // The next connection's reader delivers what it had already decoded.
+        assert!(pull.connected(id, peer(SocketType::Push, None)));
+        assert!(!pull.inbound(id, msg(&["3"])));
+        assert!(!pull.inbound(id, msg(&["4"])));
+        pull.check_invariants().unwrap();
+        for i in 1..=4 {
+            assert_eq!(pull.recv(), Ok(msg(&[&i.to_string()])));
+            pull.check_invariants().unwrap();
+        }
+        assert!(!pull.pipes().get(id).unwrap().is_reader_paused());
+        assert!(pull.inbound(id, msg(&["5"])));
+    }
+
+    #[test]
+    fn turning_conflate_on_for_a_live_socket_keeps_the_counts() {
+        let mut dealer = core(SocketType::Dealer, PatternOptions::default());
+        let id = connect(&mut dealer, SocketType::Dealer, None);
+        for i in 0..5 {
+            dealer.send(msg(&[&i.to_string()])).unwrap();
+            dealer.inbound(id, msg(&[&i.to_string()]));
+        }
+        dealer.set_options(PatternOptions {
+            conflate: true,
+            ..PatternOptions::default()
+        });
+        dealer.send(msg(&["newest"])).unwrap();
+        dealer.inbound(id, msg(&["newest"]));
+        dealer.check_invariants().unwrap();
+        assert_eq!(messages(&mut dealer, id), vec![msg(&["newest"])]);
+        assert_eq!(dealer.recv(), Ok(msg(&["newest"])));
+        dealer.check_invariants().unwrap();
     }
 }

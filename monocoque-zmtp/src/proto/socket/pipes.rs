@@ -100,7 +100,6 @@ pub struct Pipe {
     out_hwm: HighWaterMark,
     inbound: VecDeque<Message>,
     in_hwm: HighWaterMark,
-    reader_paused: bool,
     /// Detached, kept only until the application has read what it received.
     draining: bool,
 }
@@ -138,7 +137,7 @@ impl Pipe {
 
     /// Whether the reader of this pipe was told to pause because its inbound queue is full.
     pub fn is_reader_paused(&self) -> bool {
-        self.reader_paused
+        self.in_hwm.is_writer_blocked()
     }
 
     /// Whether the send queue is at its high-water mark.
@@ -193,7 +192,6 @@ impl Pipes {
             out_hwm: HighWaterMark::from_option_value(self.options.send_hwm),
             inbound: VecDeque::new(),
             in_hwm: HighWaterMark::from_option_value(self.options.recv_hwm),
-            reader_paused: false,
             draining: false,
         });
         self.order.push(id);
@@ -212,6 +210,7 @@ impl Pipes {
             pipe.draining = true;
             pipe.peer = None;
             pipe.out.clear();
+            pipe.out_hwm.clear();
             pipe.subscriptions.clear();
             self.leave_rotation(id);
         }
@@ -283,7 +282,7 @@ impl Pipes {
             if immediate {
                 // Only completed connections hold messages: what waited for this one is gone.
                 pipe.out.clear();
-                pipe.out_hwm = HighWaterMark::from_option_value(self.options.send_hwm);
+                pipe.out_hwm.clear();
             }
         }
     }
@@ -314,7 +313,9 @@ impl Pipes {
         if self.options.conflate && !pipe.out.is_empty() {
             // Only the newest message matters: replace what has not been written yet.
             pipe.out.clear();
+            pipe.out_hwm.clear();
             pipe.out.push_back(message);
+            let _ = pipe.out_hwm.try_acquire();
             return Ok(());
         }
         if !pipe.out_hwm.try_acquire() {
@@ -369,22 +370,24 @@ impl Pipes {
         let Some(pipe) = self.table.get_mut(id) else {
             return true;
         };
-        if self.options.conflate && !pipe.inbound.is_empty() {
-            pipe.inbound.clear();
-            pipe.inbound.push_back(message);
-            return true;
-        }
         if pipe.inbound.is_empty() {
             self.with_input.push_back(id);
         }
-        pipe.inbound.push_back(message);
-        // Counted even past the limit, so the reader stays paused until the queue drains.
-        let _ = pipe.in_hwm.try_acquire();
-        let has_room = !pipe.in_hwm.is_full();
-        if !has_room {
-            pipe.reader_paused = true;
+        if self.options.conflate {
+            // Only the newest message matters, and a conflating queue never pauses its reader.
+            pipe.inbound.clear();
+            let resumed = pipe.in_hwm.clear();
+            pipe.inbound.push_back(message);
+            let _ = pipe.in_hwm.try_acquire();
+            if resumed {
+                self.events.push(Event::Readable(id));
+            }
+            return true;
         }
-        has_room
+        pipe.inbound.push_back(message);
+        // Counted even past the limit (a reader that ignored a pause cannot make the count
+        // drift); the reader stays paused until the queue drains to the low-water mark.
+        pipe.in_hwm.acquire_forced()
     }
 
     /// Fair-queuing: one message from the pipe whose turn it is.
@@ -395,6 +398,11 @@ impl Pipes {
             self.with_input.push_back(id);
         }
         Some((id, message))
+    }
+
+    /// The pipe whose turn it is in the fair-queue, without taking its message.
+    pub(crate) fn next_input(&self) -> Option<PeerId> {
+        self.with_input.front().copied()
     }
 
     /// One message from pipe `id` only (REQ takes its reply from the peer it asked).
@@ -414,21 +422,14 @@ impl Pipes {
     fn take_in(&mut self, id: PeerId) -> Option<Message> {
         let pipe = self.table.get_mut(id)?;
         let message = pipe.inbound.pop_front()?;
-        pipe.in_hwm.release();
+        // Resumes at the low-water mark, not at the first free slot: otherwise a reader faster
+        // than the application would be paused and woken once per message.
+        let resume = pipe.in_hwm.release();
         if pipe.draining {
             if pipe.inbound.is_empty() {
                 self.remove(id);
             }
-            return Some(message);
-        }
-        // Resume at the low-water mark, not at the first free slot: otherwise a reader faster
-        // than the application would be paused and woken once per message.
-        let resume = pipe
-            .in_hwm
-            .low_water_mark()
-            .is_none_or(|lwm| pipe.in_hwm.len() <= lwm);
-        if pipe.reader_paused && resume {
-            pipe.reader_paused = false;
+        } else if resume {
             self.events.push(Event::Readable(id));
         }
         Some(message)
@@ -470,6 +471,53 @@ impl Pipes {
             taken += 1;
         }
         taken
+    }
+}
+
+impl Pipes {
+    /// Checks the bookkeeping against the queues: each count equals its queue's length, the
+    /// fair-queue holds exactly the pipes with input, the rotation exactly the pipes not draining.
+    pub(crate) fn check_invariants(&self) -> Result<(), String> {
+        for (id, pipe) in self.table.iter() {
+            if pipe.out_hwm.len() != pipe.out.len() {
+                return Err(format!(
+                    "{id:?}: send count {} for {} queued",
+                    pipe.out_hwm.len(),
+                    pipe.out.len()
+                ));
+            }
+            if pipe.in_hwm.len() != pipe.inbound.len() {
+                return Err(format!(
+                    "{id:?}: receive count {} for {} queued",
+                    pipe.in_hwm.len(),
+                    pipe.inbound.len()
+                ));
+            }
+            let turns = self.with_input.iter().filter(|&&p| p == id).count();
+            if turns != usize::from(!pipe.inbound.is_empty()) {
+                return Err(format!(
+                    "{id:?}: {turns} fair-queue turns with {} received",
+                    pipe.inbound.len()
+                ));
+            }
+            let in_rotation = self.order.contains(&id);
+            if in_rotation == pipe.draining {
+                return Err(format!(
+                    "{id:?}: in rotation {in_rotation}, draining {}",
+                    pipe.draining
+                ));
+            }
+            if pipe.draining && (pipe.peer.is_some() || pipe.inbound.is_empty()) {
+                return Err(format!("{id:?}: a draining pipe is connected or empty"));
+            }
+        }
+        if let Some(id) = self.with_input.iter().find(|&&id| !self.table.contains(id)) {
+            return Err(format!("{id:?}: a removed pipe has a fair-queue turn"));
+        }
+        if let Some(id) = self.order.iter().find(|&&id| !self.table.contains(id)) {
+            return Err(format!("{id:?}: a removed pipe is in the rotation"));
+        }
+        Ok(())
     }
 }
 

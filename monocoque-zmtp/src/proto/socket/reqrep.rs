@@ -265,12 +265,37 @@ impl Pattern for Router {
     }
 
     fn recv(&mut self, pipes: &mut Pipes) -> Result<Message, RecvError> {
-        let (id, mut message) = pipes.fair_queue().ok_or(RecvError::WouldBlock)?;
+        // The id is read before the message is taken: taking the last message of a departed
+        // peer removes its pipe, and its id with it.
+        let id = pipes.next_input().ok_or(RecvError::WouldBlock)?;
         let routing_id = pipes
             .get(id)
             .map(|p| p.routing_id().clone())
             .unwrap_or_default();
+        let (taken, mut message) = pipes.fair_queue().ok_or(RecvError::WouldBlock)?;
+        debug_assert_eq!(taken, id);
         message.push_front(routing_id);
         Ok(message)
+    }
+
+    fn check_invariants(&self, pipes: &Pipes) -> Result<(), String> {
+        for (routing_id, &id) in &self.by_id {
+            let Some(pipe) = pipes.get(id) else {
+                return Err(format!("routing id {routing_id:?} names a removed pipe"));
+            };
+            if pipe.routing_id() != routing_id {
+                return Err(format!(
+                    "routing id {routing_id:?} names a pipe known as {:?}",
+                    pipe.routing_id()
+                ));
+            }
+        }
+        for &id in pipes.ids() {
+            let Some(pipe) = pipes.get(id) else { continue };
+            if pipe.peer().is_some() && pipe.routing_id().is_empty() {
+                return Err(format!("{id:?}: a connected peer without a routing id"));
+            }
+        }
+        Ok(())
     }
 }
