@@ -103,6 +103,9 @@ macro_rules! sends {
         impl $name {
             /// Sends a message (all its frames, atomically), waiting while no peer can take it.
             /// A failed send hands the message back inside the error.
+            ///
+            /// Cancel-safe: if this future is dropped before it returns `Ready` (a `select!`, a
+            /// timeout), nothing was sent, so retrying sends the message exactly once.
             pub async fn send(&self, message: impl Into<Message>) -> Result<(), SendError> {
                 self.0.send(message).await
             }
@@ -120,6 +123,9 @@ macro_rules! receives {
     ($name:ident) => {
         impl $name {
             /// Receives the next message, waiting for one.
+            ///
+            /// Cancel-safe: if this future is dropped before it returns `Ready`, no message was
+            /// taken; the next `recv` gets it.
             pub async fn recv(&self) -> Result<Message, RecvError> {
                 self.0.recv().await
             }

@@ -284,3 +284,42 @@ async fn dealers_survive_100_000_cancelled_sends_and_receives_both_ways() {
     assert_cancelled_both_ways("DEALER a to b", a_sends, b_receives);
     assert_cancelled_both_ways("DEALER b to a", b_sends, a_receives);
 }
+
+/// A send that never waits (a high-water mark no test reaches) still gives the runtime a turn
+/// now and then; a caller that drops the future at that turn must find nothing sent. Each send
+/// here is polled once and retried with the same message while it is pending.
+#[compio::test]
+async fn a_send_polled_once_and_retried_is_delivered_once() {
+    const COUNT: u32 = 10_000;
+    let options = || SocketOptions::new().send_hwm(1_000_000).recv_hwm(1_000_000);
+    let pull = PullSocket::with_options(options()).unwrap();
+    let endpoint = pull.bind(TCP_ANY).await.unwrap().to_string();
+    let push = PushSocket::with_options(options()).unwrap();
+    push.connect(&endpoint).unwrap();
+    wait_until("connected", || push.connected_peers() == 1).await;
+    let mut pending = 0u32;
+    for i in 0..COUNT {
+        loop {
+            match poll_once(push.send(Message::single(num(i)))).await {
+                Some(result) => {
+                    result.unwrap();
+                    break;
+                }
+                None => {
+                    pending += 1;
+                    yield_now().await;
+                }
+            }
+        }
+    }
+    assert!(pending > 0, "no send ever yielded: the test proves nothing");
+    for i in 0..COUNT {
+        let message = within("a message", pull.recv()).await.unwrap();
+        assert_eq!(read_num(&message[0]), i, "lost, duplicated or reordered");
+    }
+    // Nothing more arrives: a duplicate would be here by now, behind a last message.
+    push.send(Message::single(num(COUNT))).await.unwrap();
+    let last = within("the last message", pull.recv()).await.unwrap();
+    assert_eq!(read_num(&last[0]), COUNT, "a duplicate arrived");
+    println!("{COUNT} sends, {pending} of them pending once and retried");
+}

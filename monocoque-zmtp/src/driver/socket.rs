@@ -212,14 +212,20 @@ impl Socket {
     }
 
     /// Sends a message, waiting while the pattern has no peer that can take it, for at most the
-    /// send timeout. Cancel-safe: if the future is dropped, the message was either queued whole
-    /// or not at all.
+    /// send timeout.
+    ///
+    /// Cancel-safe: if the future is dropped before it returns `Ready`, nothing was sent, so a
+    /// caller that retries sends the message once. The message is queued in the same poll that
+    /// returns `Ready`; every wait comes before it.
     pub async fn send(&self, message: impl Into<Message>) -> Result<(), SendError> {
+        self.cooperate().await;
         // The common case needs no listener (each costs an allocation and a lock).
         let mut message = match self.try_send(message) {
             Err(error) if error.kind == SendErrorKind::WouldBlock => error.message,
             Ok(()) => {
-                self.cooperate().await;
+                self.shared
+                    .sends_in_a_row
+                    .set(self.shared.sends_in_a_row.get() + 1);
                 return Ok(());
             }
             other => return other,
@@ -246,14 +252,12 @@ impl Socket {
         }
     }
 
-    /// Lets the connection tasks run after every [`SEND_BUDGET`] sends that did not wait. A PUB or
-    /// ROUTER never waits (it drops at the high-water mark), so a loop of sends would otherwise
-    /// fill every queue before a single byte went out, and drop the rest.
+    /// Lets the connection tasks run before a send that follows [`SEND_BUDGET`] sends that did
+    /// not wait. A PUB or ROUTER never waits (it drops at the high-water mark), so a loop of sends
+    /// would otherwise fill every queue before a single byte went out, and drop the rest. The
+    /// turn comes before the message is queued, so a send dropped during it did nothing.
     async fn cooperate(&self) {
-        let sent = self.shared.sends_in_a_row.get() + 1;
-        if sent < SEND_BUDGET {
-            self.shared.sends_in_a_row.set(sent);
-        } else {
+        if self.shared.sends_in_a_row.get() >= SEND_BUDGET {
             self.shared.sends_in_a_row.set(0);
             YieldNow(false).await;
         }
