@@ -94,7 +94,8 @@ pub mod proto {
     #[doc(inline)]
     pub use monocoque_zmtp::proto::{
         Command, Frame, FrameDecoder, Greeting, Handshake, HandshakeConfig, Heartbeat,
-        HeartbeatConfig, Inbound, Mechanism, MechanismName, MechanismStatus, MessageDecoder,
-        Metadata, Null, PeerInfo, ProtocolError, Subscription, Version, WriteBuffer,
+        HeartbeatConfig, Inbound, MAX_PROPERTIES, Mechanism, MechanismName, MechanismStatus,
+        MessageDecoder, Metadata, Null, PeerInfo, ProtocolError, Subscription, Version,
+        WriteBuffer,
     };
 }

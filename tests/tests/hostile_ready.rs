@@ -104,6 +104,13 @@ fn a_ready_with_broken_metadata_is_refused() {
             },
         ),
         (
+            "READY: 6,000 tiny properties in 60 KiB",
+            ready_with(&tiny_properties(6000)),
+            ProtocolError::TooManyProperties {
+                max: monocoque::proto::MAX_PROPERTIES,
+            },
+        ),
+        (
             "READY: no Socket-Type",
             ready_with(&property(b"X-Only", b"1")),
             ProtocolError::MissingSocketType,
@@ -126,6 +133,16 @@ fn a_ready_with_broken_metadata_is_refused() {
             ProtocolError::MalformedCommand,
         ),
     ]);
+}
+
+/// `Socket-Type: PUSH` and then `count - 1` properties of a two-byte name and no value: about
+/// ten bytes each, near the most a READY can hold. Parsed before the peer proves anything.
+fn tiny_properties(count: usize) -> Vec<u8> {
+    let mut out = property(b"Socket-Type", b"PUSH");
+    for i in 1..count {
+        out.extend_from_slice(&property(format!("p{i}").as_bytes(), b""));
+    }
+    out
 }
 
 #[test]

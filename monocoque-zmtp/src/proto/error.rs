@@ -112,6 +112,12 @@ pub enum ProtocolError {
         /// The repeated name, as the peer spelled it.
         name: String,
     },
+    /// A property list has more properties than allowed.
+    #[error("more than {max} metadata properties")]
+    TooManyProperties {
+        /// The limit.
+        max: usize,
+    },
     /// The peer's READY has no Socket-Type property.
     #[error("peer did not announce its socket type")]
     MissingSocketType,

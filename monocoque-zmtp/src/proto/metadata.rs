@@ -7,6 +7,8 @@
 //! value    = 4OCTET *OCTET                  ; size in network byte order, at most 2^31-1
 //! ```
 
+use std::collections::HashSet;
+
 use bytes::{BufMut, Bytes, BytesMut};
 
 use super::error::ProtocolError;
@@ -20,6 +22,11 @@ pub const IDENTITY: &str = "Identity";
 pub const RESOURCE: &str = "Resource";
 
 const MAX_VALUE_LEN: u64 = i32::MAX as u64;
+
+/// The most properties accepted in one property list. libzmq sends two (`Socket-Type`,
+/// `Identity`) plus the application's `ZMQ_METADATA`; a list is parsed before the peer has
+/// proven anything, so its length is capped rather than left to the command size alone.
+pub const MAX_PROPERTIES: usize = 1024;
 
 /// An ordered list of properties with case-insensitive names.
 ///
@@ -60,11 +67,19 @@ impl Metadata {
         Self { properties }
     }
 
-    /// Parses a property list, sharing value bytes with `data`.
+    /// Parses a property list, sharing value bytes with `data`, in time linear in its length.
+    /// At most [`MAX_PROPERTIES`] properties are accepted.
     pub fn parse(data: &Bytes) -> Result<Self, ProtocolError> {
         let mut properties: Vec<(String, Bytes)> = Vec::new();
+        // Names seen so far, lowercased: duplicates are found in one pass.
+        let mut seen: HashSet<Box<[u8]>> = HashSet::new();
         let mut pos = 0usize;
         while pos < data.len() {
+            if properties.len() == MAX_PROPERTIES {
+                return Err(ProtocolError::TooManyProperties {
+                    max: MAX_PROPERTIES,
+                });
+            }
             let name_len = usize::from(data[pos]);
             pos += 1;
             let name = data
@@ -91,10 +106,7 @@ impl Metadata {
             let end = pos + value_len as usize;
             // Names are checked ASCII, so this conversion cannot fail.
             let name = String::from_utf8_lossy(name).into_owned();
-            if properties
-                .iter()
-                .any(|(n, _)| n.eq_ignore_ascii_case(&name))
-            {
+            if !seen.insert(name.to_ascii_lowercase().into_bytes().into_boxed_slice()) {
                 return Err(ProtocolError::DuplicateProperty { name });
             }
             properties.push((name, data.slice(pos..end)));
@@ -293,6 +305,28 @@ mod tests {
         let meta = Metadata::parse(&Bytes::from(prop(b"Identity", b""))).unwrap();
         assert_eq!(meta.identity().unwrap(), "");
         assert!(Metadata::parse(&Bytes::new()).unwrap().is_empty());
+    }
+
+    #[test]
+    fn a_list_of_tiny_properties_is_capped() {
+        // What fits in a 64 KiB READY: about 8,000 one-letter names with empty values.
+        let mut data = Vec::new();
+        for i in 0..8000u32 {
+            data.extend(prop(format!("p{i}").as_bytes(), b""));
+        }
+        assert_eq!(
+            Metadata::parse(&Bytes::from(data)),
+            Err(ProtocolError::TooManyProperties {
+                max: MAX_PROPERTIES
+            })
+        );
+        let mut data = Vec::new();
+        for i in 0..MAX_PROPERTIES {
+            data.extend(prop(format!("p{i}").as_bytes(), b"v"));
+        }
+        let parsed = Metadata::parse(&Bytes::from(data)).unwrap();
+        assert_eq!(parsed.len(), MAX_PROPERTIES);
+        assert_eq!(parsed.get("P1023").unwrap(), "v");
     }
 
     #[test]

@@ -29,7 +29,7 @@ pub use handshake::{
 };
 pub use heartbeat::{Heartbeat, HeartbeatConfig};
 pub use mechanism::{Mechanism, MechanismStatus, Null};
-pub use metadata::{IDENTITY, Metadata, RESOURCE, SOCKET_TYPE};
+pub use metadata::{IDENTITY, MAX_PROPERTIES, Metadata, RESOURCE, SOCKET_TYPE};
 pub use socket::{
     Event, Origin, PatternOptions, Pipe, Pipes, RecvError, SendError, SendErrorKind, SocketCore,
 };
