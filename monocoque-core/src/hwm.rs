@@ -133,7 +133,7 @@ impl HighWaterMark {
     /// assert!(!hwm.acquire_forced()); // a message that was already on its way still counts
     /// assert_eq!(hwm.len(), 3);
     /// assert!(hwm.is_writer_blocked());
-    /// assert!(!hwm.release_n(2));
+    /// assert!(!hwm.release());
     /// assert!(hwm.release()); // at the low-water mark (1): resume
     /// ```
     pub fn acquire_forced(&mut self) -> bool {

@@ -80,7 +80,7 @@ pub use monocoque_zmtp::driver::{
     TcpKeepalive,
 };
 #[doc(inline)]
-pub use monocoque_zmtp::proto::SocketType;
+pub use monocoque_zmtp::proto::{DisconnectReason, SocketType};
 #[doc(inline)]
 pub use monocoque_zmtp::proto::{RecvError, SendError, SendErrorKind};
 #[doc(inline)]
@@ -93,9 +93,10 @@ pub use sockets::{
 pub mod proto {
     #[doc(inline)]
     pub use monocoque_zmtp::proto::{
-        Command, Frame, FrameDecoder, Greeting, Handshake, HandshakeConfig, Heartbeat,
-        HeartbeatConfig, Inbound, MAX_PROPERTIES, Mechanism, MechanismName, MechanismStatus,
-        MessageDecoder, Metadata, Null, PeerInfo, ProtocolError, Subscription, Version,
-        WriteBuffer,
+        Command, Connection, ConnectionConfig, ConnectionEvent, DEFAULT_RECEIVE_BUDGET, Expired,
+        FRAME_OVERHEAD, Frame, FrameDecoder, Greeting, Handshake, HandshakeConfig, Heartbeat,
+        HeartbeatConfig, Inbound, MAX_IOVECS, MAX_PROPERTIES, Mechanism, MechanismName,
+        MechanismStatus, MessageDecoder, Metadata, Null, PeerInfo, ProtocolError, ReceiveBudget,
+        Subscription, Version, WriteBuffer,
     };
 }

@@ -89,8 +89,9 @@ macro_rules! socket_type {
 
             /// Waits until every queued message has been written (for a `connect` endpoint,
             /// once its peer is there), for at most the linger time (`SocketOptions::linger`,
-            /// default: no limit, as libzmq), then closes. Dropping the socket instead closes at
-            /// once and discards what is queued.
+            /// default: no limit, as libzmq), then closes. Dropping the socket does the same
+            /// in the background, as `zmq_close`: it returns at once, and what is queued still
+            /// goes out within the linger time while the runtime runs.
             pub async fn close(self) {
                 self.0.close().await
             }

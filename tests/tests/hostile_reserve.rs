@@ -14,7 +14,7 @@ use std::process::Command;
 use hostile_common::{
     Growth, MIB, Memory, Mock, RSS_BOUND, Scene, long_header, options, report, run,
 };
-use monocoque::MonitorEventKind;
+use monocoque::{DisconnectReason, MonitorEventKind};
 
 /// A header claiming `claim` bytes, 64 KiB of body, then the end of the connection; returns the
 /// memory growth and the Disconnected reason.
@@ -70,8 +70,7 @@ fn a_1_gib_claim_within_a_4_gib_maximum_keeps_the_resident_set_small() {
         assert_eq!(
             ended,
             MonitorEventKind::Disconnected {
-                reason: "peer closed the connection".to_owned(),
-                error: None
+                reason: DisconnectReason::PeerClosed
             }
         );
         scene.finish().await;

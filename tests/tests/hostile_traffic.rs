@@ -13,9 +13,11 @@ mod hostile_common;
 use std::time::{Duration, Instant};
 
 use hostile_common::{
-    COMMAND, MIB, MORE, Memory, Mock, RSS_BOUND, Scene, Sent, ended_after_handshake, frame,
-    long_header, mock_message, options, ready, ready_body, report, run, traffic_fault,
+    COMMAND, MIB, MORE, Memory, Mock, RSS_BOUND, Scene, Sent, ended_after_handshake,
+    failed_after_handshake, frame, long_header, mock_message, options, ready, ready_body, report,
+    run, traffic_fault,
 };
+use monocoque::DisconnectReason;
 use monocoque::proto::ProtocolError;
 
 /// How long a flooding mock waits for the socket to take more bytes before concluding that the
@@ -129,7 +131,7 @@ fn a_frame_claiming_1_gib_without_a_maximum_reserves_only_what_arrives() {
         scene
             .expect_events(
                 mock.addr,
-                &ended_after_handshake("peer closed the connection", None),
+                &ended_after_handshake(DisconnectReason::PeerClosed),
             )
             .await;
         let growth = Memory::now().since(&before);
@@ -256,7 +258,7 @@ fn a_second_ready_is_ignored_as_libzmq_does() {
         scene
             .expect_events(
                 mock.addr,
-                &ended_after_handshake("peer closed the connection", None),
+                &ended_after_handshake(DisconnectReason::PeerClosed),
             )
             .await;
         let growth = Memory::now().since(&before);
@@ -293,7 +295,7 @@ fn a_second_ready_with_broken_metadata_is_ignored_as_libzmq_does() {
         scene
             .expect_events(
                 mock.addr,
-                &ended_after_handshake("peer closed the connection", None),
+                &ended_after_handshake(DisconnectReason::PeerClosed),
             )
             .await;
         scene.finish().await;
@@ -345,15 +347,20 @@ fn a_ping_flood_from_a_peer_that_never_reads_keeps_memory_bounded() {
     });
 }
 
-/// `max_message_size` bounds "both each frame and the sum of a message's frames, so a peer cannot
-/// grow one message without limit through many frames" (`MessageDecoder`). A message of a million
-/// empty frames has almost no body bytes but holds a million frames in memory.
+/// Empty frames cost no body bytes, so `max_message_size` does not bound their number; the
+/// socket's receive budget counts each frame's bookkeeping, so a message of a million empty
+/// frames ends the connection once it holds the budget, without a fixed frame cap that libzmq
+/// peers would trip over.
 #[test]
-fn a_message_of_a_million_empty_frames_stays_within_the_maximum() {
+fn a_message_of_a_million_empty_frames_stays_within_the_receive_budget() {
     const FRAMES: usize = 1_000_000;
     const PER_WRITE: usize = 10_000;
+    const BUDGET: u64 = 4 * MIB;
     run(|| async {
-        let mut scene = Scene::start(options().max_message_size(Some(1024))).await;
+        let options = options()
+            .max_message_size(Some(1024))
+            .receive_budget(BUDGET);
+        let mut scene = Scene::start(options).await;
         let mut mock = Mock::connect(scene.addr).await;
         mock.handshake("PUSH").await;
         scene.wait_handshake(mock.addr).await;
@@ -365,21 +372,39 @@ fn a_message_of_a_million_empty_frames_stays_within_the_maximum() {
             outcome = mock.try_send(&empty, STALL).await;
             sent += PER_WRITE;
         }
-        let outcome = match outcome {
-            Sent::Done => {
-                let tag = "a million empty frames";
-                let _ = mock.try_send(&frame(0, tag.as_bytes()), STALL).await;
-                scene.delivered_or_refused(mock.addr, tag).await
-            }
-            Sent::Failed => "refused",
-            Sent::Stalled => "no longer read",
-        };
+        scene
+            .expect_events(
+                mock.addr,
+                &failed_after_handshake(&ProtocolError::ReceiveBudgetExceeded { limit: BUDGET }),
+            )
+            .await;
         let growth = Memory::now().since(&before);
         eprintln!(
-            "hostile | {sent} empty frames in one message, maximum 1024: {outcome}; {growth}"
+            "hostile | {sent} empty frames in one message, budget 4 MiB: {outcome:?}; {growth}"
         );
         drop(mock);
         scene.finish().await;
         growth.assert_rss_below(RSS_BOUND, "a million empty frames");
+    });
+}
+
+/// A pyzmq peer may send a message of thousands of small frames; without a budget concern, it
+/// arrives whole (an earlier fixed cap of 4,096 frames refused it).
+#[test]
+fn a_message_of_5000_small_frames_arrives_whole() {
+    run(|| async {
+        let mut scene = Scene::start(options()).await;
+        let mut mock = Mock::connect(scene.addr).await;
+        mock.handshake("PUSH").await;
+        scene.wait_handshake(mock.addr).await;
+        let mut bytes = frame(MORE, b"mock");
+        for _ in 0..5000 {
+            bytes.extend_from_slice(&frame(MORE, b"x"));
+        }
+        bytes.extend_from_slice(&frame(0, b"5000 frames"));
+        mock.send(&bytes).await.expect("the mock writes");
+        scene.wait_mock_message("5000 frames").await;
+        drop(mock);
+        scene.finish().await;
     });
 }

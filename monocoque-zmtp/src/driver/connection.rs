@@ -1,21 +1,27 @@
-//! One connection: the handshake, then a read loop in this task and a write loop in another.
+//! One connection, one task: it drives the connection's [`proto::Connection`] by selecting over
+//! the read in flight, the write in flight, a timer set from the state machine's next deadline
+//! and the socket's wake-up, as compio-quic drives quinn-proto.
+//!
+//! [`proto::Connection`]: crate::proto::Connection
 
-use std::pin::pin;
+use std::future::{Future, poll_fn};
+use std::pin::{Pin, pin};
 use std::rc::Rc;
-use std::time::Instant;
+use std::task::Poll;
+use std::time::{Duration, Instant};
 
-use bytes::BytesMut;
+use bytes::{Bytes, BytesMut};
 use compio::BufResult;
 use compio::io::{AsyncReadExt, AsyncWriteExt};
-use futures_util::future::{Either, select};
+use futures_util::FutureExt;
 use monocoque_core::PeerId;
 
 use super::monitor::{MonitorEvent, MonitorEventKind};
 use super::shared::{PipeSignals, Shared};
 use super::transport::Stream;
 use crate::proto::{
-    Command, Handshake, HandshakeConfig, Inbound, MessageDecoder, Null, Origin, PeerInfo,
-    ProtocolError, SocketCore, WriteBuffer,
+    Connection, ConnectionConfig, ConnectionEvent, DisconnectReason, HandshakeConfig, Null, Origin,
+    ProtocolError,
 };
 
 /// The most bytes asked of the kernel per read: large reads, many frames decoded per read.
@@ -31,22 +37,8 @@ const MIN_READ: usize = 4 * 1024;
 /// already taken off the queue.
 const WRITE_BATCH: usize = 64 * 1024;
 
-/// Why a connection ended.
-#[derive(Debug, thiserror::Error)]
-pub(crate) enum ConnectionEnd {
-    #[error("I/O error: {0}")]
-    Io(#[from] std::io::Error),
-    #[error("protocol error: {0}")]
-    Protocol(#[from] ProtocolError),
-    #[error("handshake timed out")]
-    HandshakeTimeout,
-    #[error("peer closed the connection")]
-    Closed,
-    #[error("refused by the socket's pattern")]
-    Refused,
-    #[error("closed by the socket")]
-    ClosedLocally,
-}
+/// How long a refused peer is given to take the ERROR command that says why.
+const ERROR_LINGER: Duration = Duration::from_millis(500);
 
 /// Which pipe a connection feeds: its own (accepted) or the connecting pipe that outlives it.
 #[derive(Debug, Clone, Copy)]
@@ -56,345 +48,369 @@ pub(crate) enum PipeFor {
 }
 
 /// Runs a connection to its end: handshake, then traffic until either side closes. Reports the
-/// handshake and the disconnection to the socket's monitor.
+/// handshake and the end (with its reason, and the peer's routing id once known) to the
+/// socket's monitor, also when the task is dropped.
 pub(crate) async fn serve(
     shared: Rc<Shared>,
     stream: Stream,
     pipe: PipeFor,
     endpoint: Rc<str>,
-) -> ConnectionEnd {
+) -> DisconnectReason {
     let address = stream.peer_address();
-    let end = run(&shared, stream, pipe, &endpoint, address.as_deref()).await;
-    shared.emit(|| {
-        let error = match &end {
-            ConnectionEnd::Protocol(error) => Some(error.clone()),
-            _ => None,
-        };
-        MonitorEvent::new(
-            MonitorEventKind::Disconnected {
-                reason: end.to_string(),
-                error,
-            },
-            &endpoint,
-        )
-        .peer(address.as_deref())
-    });
-    end
+    let mut driver = Driver::new(shared, pipe, endpoint, address);
+    let reason = driver.run(stream).await;
+    driver.end = reason.clone();
+    reason
 }
 
-async fn run(
-    shared: &Rc<Shared>,
-    mut stream: Stream,
+/// The state of one connection's task. Dropping it, however the task ends, detaches the pipe
+/// and reports the end.
+struct Driver {
+    shared: Rc<Shared>,
+    conn: Connection,
+    signals: Rc<PipeSignals>,
     pipe: PipeFor,
-    endpoint: &str,
-    address: Option<&str>,
-) -> ConnectionEnd {
-    stream.apply_options(&shared.options.borrow());
-    let handshake = handshake(shared, &mut stream);
-    let limit = shared.options.borrow().handshake_timeout;
-    let outcome = match limit {
-        Some(limit) => match compio::time::timeout(limit, handshake).await {
-            Ok(outcome) => outcome,
-            Err(_) => Err(ConnectionEnd::HandshakeTimeout),
-        },
-        None => handshake.await,
-    };
-    let (peer, leftover) = match outcome {
-        Ok(done) => done,
-        Err(end) => {
-            let error = match &end {
-                ConnectionEnd::Protocol(error) => Some(error.clone()),
-                ConnectionEnd::HandshakeTimeout => Some(ProtocolError::HandshakeTimeout),
-                _ => None,
-            };
-            if let Some(error) = error {
-                shared.emit(|| {
-                    MonitorEvent::new(
-                        MonitorEventKind::HandshakeFailedProtocol { error },
-                        endpoint,
-                    )
-                    .peer(address)
-                });
-            }
-            return end;
-        }
-    };
-    let routing_id = peer.identity.clone();
-    let id = match pipe {
-        PipeFor::Accepted => shared.attach(Origin::Accept),
-        PipeFor::Connecting(id) => id,
-    };
-    let signals = shared.connection_signals(id);
-    // Whatever ends this connection (including the task being dropped), the pipe learns of it.
-    let _guard = ConnectionGuard {
-        shared: shared.clone(),
-        id,
-        detach: matches!(pipe, PipeFor::Accepted),
-    };
-    if !shared.with_core(|core| core.connected(id, peer)) {
-        return ConnectionEnd::Refused;
-    }
-    shared.emit(|| {
-        let mut event =
-            MonitorEvent::new(MonitorEventKind::HandshakeSucceeded, endpoint).peer(address);
-        event.routing_id = routing_id;
-        event
-    });
-    shared.send_ready.notify(usize::MAX);
-    let (reader, writer) = stream.split();
-    let writer = compio::runtime::spawn(write_loop(shared.clone(), id, signals.clone(), writer));
-    let closed = wait_closed(&signals);
-    let end = match select(
-        pin!(read_loop(shared, id, &signals, reader, leftover)),
-        pin!(closed),
-    )
-    .await
-    {
-        Either::Left((end, _)) => end,
-        Either::Right(((), _)) => ConnectionEnd::ClosedLocally,
-    };
-    drop(writer);
-    end
+    /// The pipe, once the handshake is done.
+    id: Option<PeerId>,
+    endpoint: Rc<str>,
+    address: Option<String>,
+    routing_id: Option<Bytes>,
+    /// The pipe's receive queue is full: nothing is decoded or read until the core says so.
+    paused: bool,
+    /// This connection's share of the socket's receive budget.
+    held: u64,
+    end: DisconnectReason,
 }
 
-async fn handshake(
-    shared: &Shared,
-    stream: &mut Stream,
-) -> Result<(PeerInfo, BytesMut), ConnectionEnd> {
-    let mut config = HandshakeConfig::new(shared.socket_type).timeout(None);
-    if let Some(id) = &shared.options.borrow().routing_id {
-        config = config.identity(id.clone());
-    }
-    let mut out = WriteBuffer::new();
-    let mut handshake = Handshake::new(config, Box::new(Null::new()), Instant::now(), &mut out);
-    let mut input = BytesMut::with_capacity(1024);
-    loop {
-        if !out.is_empty() {
-            let BufResult(result, _) = stream.write_all(out.take_contiguous()).await;
-            result?;
-        }
-        if let Some(peer) = handshake.peer() {
-            return Ok((peer.clone(), input));
-        }
-        let BufResult(read, buf) = stream.append(input).await;
-        input = buf;
-        if read? == 0 {
-            return Err(ConnectionEnd::Closed);
-        }
-        if let Err(error) = handshake.receive(&mut input, &mut out) {
-            // Tell the peer why (an ERROR command may be queued) before closing.
-            if !out.is_empty() {
-                let _ = stream.write_all(out.take_contiguous()).await;
-            }
-            return Err(error.into());
-        }
-        if input.capacity() - input.len() < 256 {
-            input.reserve(1024);
-        }
-    }
+/// What woke the task.
+enum Woken {
+    Read(Stream, BufResult<usize, BytesMut>),
+    Wrote(Stream, BufResult<(), Vec<Bytes>>),
+    Timer,
+    Signal,
 }
 
-async fn read_loop(
-    shared: &Shared,
-    id: PeerId,
-    signals: &PipeSignals,
-    mut stream: Stream,
-    mut buf: BytesMut,
-) -> ConnectionEnd {
-    let mut decoder = MessageDecoder::new(shared.options.borrow().max_message_size);
-    let mut read_size = MIN_READ;
-    loop {
-        // Everything already read is decoded and handed over under one borrow of the socket, and
-        // a waiting receiver is woken once for the lot.
+impl Driver {
+    fn new(shared: Rc<Shared>, pipe: PipeFor, endpoint: Rc<str>, address: Option<String>) -> Self {
+        let conn = {
+            let options = shared.options.borrow();
+            let mut handshake =
+                HandshakeConfig::new(shared.socket_type).timeout(options.handshake_timeout);
+            if let Some(id) = &options.routing_id {
+                handshake = handshake.identity(id.clone());
+            }
+            let config = ConnectionConfig::new(shared.socket_type)
+                .with_handshake(handshake)
+                .heartbeat(options.heartbeat)
+                .max_message_size(options.max_message_size)
+                .max_frame_len(shared.budget.borrow().limit());
+            Connection::new(config, Box::new(Null::new()), Instant::now())
+        };
+        Self {
+            shared,
+            conn,
+            signals: Rc::new(PipeSignals::new()),
+            pipe,
+            id: None,
+            endpoint,
+            address,
+            routing_id: None,
+            paused: false,
+            held: 0,
+            end: DisconnectReason::ClosedLocally,
+        }
+    }
+
+    async fn run(&mut self, stream: Stream) -> DisconnectReason {
+        stream.apply_options(&self.shared.options.borrow());
+        let (reader, writer) = stream.split();
+        let mut buf = Some(BytesMut::with_capacity(MIN_READ));
+        let mut read_size = MIN_READ;
+        // The read, write and timer futures own what they work on and hand it back.
+        let mut reading = pin!(read(reader, BytesMut::new(), 0).fuse());
+        let mut writing = pin!(write(writer, Vec::new()).fuse());
+        let mut timer = pin!(sleep(None).fuse());
+        // The first (empty) read and write finish at once and hand their halves back.
+        let (mut reader, mut writer) = (None, None);
+        let mut timer_at: Option<Instant> = None;
+        let mut undecoded = false;
+        let mut asked = 0;
+        loop {
+            let mut listener = self.signals.wake.listen();
+            if self.signals.closing.get() {
+                return DisconnectReason::ClosedLocally;
+            }
+            if self.paused && self.signals.resume.take() {
+                self.paused = false;
+            }
+            if undecoded && !self.paused {
+                if let Some(buf) = buf.as_mut() {
+                    match self.decode(buf) {
+                        Ok(()) => undecoded = self.paused,
+                        Err(reason) => {
+                            // A refused handshake tells the peer why (an ERROR command), after
+                            // the write in flight, within a short while.
+                            if self.id.is_none() && self.conn.has_transmit() {
+                                let told = async {
+                                    let mut stream = match writer.take() {
+                                        Some(stream) => stream,
+                                        None => writing.as_mut().await.0,
+                                    };
+                                    if let Some(chunks) = self.conn.poll_transmit() {
+                                        let _ = stream.write_vectored_all(chunks).await;
+                                    }
+                                };
+                                let _ = compio::time::timeout(ERROR_LINGER, told).await;
+                            }
+                            return reason;
+                        }
+                    }
+                }
+            }
+            if let Some(stream) = writer.take() {
+                match self.next_write() {
+                    Some(chunks) => {
+                        self.signals.writing.set(true);
+                        writing.set(write(stream, chunks).fuse());
+                    }
+                    None => writer = Some(stream),
+                }
+            }
+            if !self.paused && !undecoded && reader.is_some() && buf.is_some() {
+                if let (Some(stream), Some(mut b)) = (reader.take(), buf.take()) {
+                    if b.capacity() - b.len() < read_size / 4 {
+                        b.reserve(read_size);
+                    }
+                    asked = b.capacity() - b.len();
+                    reading.set(read(stream, b, asked).fuse());
+                }
+            }
+            let deadline = self.conn.poll_timeout();
+            // A later deadline lets the armed timer fire early and re-arm: one timer per change
+            // of mind would cost a registration per batch of traffic.
+            if deadline.is_some() && (timer_at.is_none() || deadline < timer_at) {
+                timer_at = deadline;
+                timer.set(sleep(deadline).fuse());
+            }
+
+            let woken = poll_fn(|cx| {
+                if let Poll::Ready((stream, result)) = reading.as_mut().poll(cx) {
+                    return Poll::Ready(Woken::Read(stream, result));
+                }
+                if let Poll::Ready((stream, result)) = writing.as_mut().poll(cx) {
+                    return Poll::Ready(Woken::Wrote(stream, result));
+                }
+                if timer.as_mut().poll(cx).is_ready() {
+                    return Poll::Ready(Woken::Timer);
+                }
+                if Pin::new(&mut listener).poll(cx).is_ready() {
+                    return Poll::Ready(Woken::Signal);
+                }
+                Poll::Pending
+            })
+            .await;
+            match woken {
+                Woken::Read(stream, BufResult(result, returned)) => {
+                    reader = Some(stream);
+                    if buf.is_some() {
+                        // The empty read that started the loop.
+                        continue;
+                    }
+                    buf = Some(returned);
+                    match result {
+                        Ok(0) => return DisconnectReason::PeerClosed,
+                        Ok(n) => {
+                            if n == asked {
+                                read_size = (read_size * 2).min(READ_CHUNK);
+                            } else if n < read_size / 8 {
+                                read_size = (read_size / 2).max(MIN_READ);
+                            }
+                            undecoded = true;
+                        }
+                        Err(error) => return DisconnectReason::Io(error.kind()),
+                    }
+                }
+                Woken::Wrote(stream, BufResult(result, _)) => {
+                    writer = Some(stream);
+                    if self.signals.writing.replace(false) {
+                        self.shared.flushed.notify(usize::MAX);
+                    }
+                    if let Err(error) = result {
+                        return DisconnectReason::Io(error.kind());
+                    }
+                }
+                Woken::Timer => {
+                    timer_at = None;
+                    if let Err(reason) = self.conn.handle_timeout(Instant::now()) {
+                        return reason;
+                    }
+                }
+                Woken::Signal => {}
+            }
+        }
+    }
+
+    /// Decodes what `buf` holds and hands it to the socket under one borrow, until the bytes run
+    /// out or the pipe's receive queue fills up; a waiting receiver is woken once for the lot.
+    fn decode(&mut self, buf: &mut BytesMut) -> Result<(), DisconnectReason> {
+        let now = Instant::now();
+        if self.id.is_none() {
+            match self.conn.poll_input(buf, now)? {
+                None => return Ok(()),
+                Some(ConnectionEvent::Established(peer)) => self.establish(peer)?,
+                // Only the handshake's end comes before the traffic.
+                Some(_) => {}
+            }
+        }
+        let Some(id) = self.id else { return Ok(()) };
         let mut delivered = false;
-        let batch = shared.with_core(|core| {
-            decode_batch(core, id, signals, &mut decoder, &mut buf, &mut delivered)
+        let conn = &mut self.conn;
+        let outcome: Result<bool, DisconnectReason> = self.shared.with_core(|core| {
+            loop {
+                let has_room = match conn.poll_input(buf, now)? {
+                    None => return Ok(false),
+                    Some(ConnectionEvent::Message(message)) => core.inbound(id, message),
+                    Some(ConnectionEvent::Subscription(subscription)) => {
+                        core.subscription(id, subscription)
+                    }
+                    Some(ConnectionEvent::Established(_)) => true,
+                };
+                delivered = true;
+                if !has_room {
+                    return Ok(true);
+                }
+            }
         });
         if delivered {
-            shared.recv_ready.notify(1);
+            self.shared.recv_ready.notify(1);
         }
-        match batch {
-            Batch::NeedMore => {}
-            Batch::Full => {
-                wait_for_room(shared, id, signals).await;
-                if signals.closing.get() {
-                    return ConnectionEnd::ClosedLocally;
-                }
-                continue;
-            }
-            Batch::Failed(error) => return error.into(),
+        if outcome? {
+            self.paused = true;
+            // A resume flagged before this pause is stale: the core says again when there is
+            // room.
+            self.signals.resume.set(false);
         }
-        if buf.capacity() - buf.len() < read_size / 4 {
-            buf.reserve(read_size);
-        }
-        let asked = buf.capacity() - buf.len();
-        let BufResult(read, returned) = stream.append(buf).await;
-        buf = returned;
-        match read {
-            Ok(0) => return ConnectionEnd::Closed,
-            Ok(n) if n == asked => read_size = (read_size * 2).min(READ_CHUNK),
-            Ok(n) if n < read_size / 8 => read_size = (read_size / 2).max(MIN_READ),
-            Ok(_) => {}
-            Err(error) => return error.into(),
-        }
+        let partial = self.conn.partial_bytes(buf);
+        self.shared
+            .budget
+            .borrow_mut()
+            .update(&mut self.held, partial)
+            .map_err(DisconnectReason::Protocol)
     }
-}
 
-/// How a batch of decoding ended.
-enum Batch {
-    /// Everything complete was handed over; more bytes are needed.
-    NeedMore,
-    /// The pipe's receive queue is full: wait for room before decoding more.
-    Full,
-    /// The peer broke the protocol.
-    Failed(ProtocolError),
-}
-
-/// Decodes every complete frame in `buf` and hands it to the socket, until the bytes run out or
-/// the pipe's receive queue fills up.
-fn decode_batch(
-    core: &mut SocketCore,
-    id: PeerId,
-    signals: &PipeSignals,
-    decoder: &mut MessageDecoder,
-    buf: &mut BytesMut,
-    delivered: &mut bool,
-) -> Batch {
-    loop {
-        let inbound = match decoder.decode(buf) {
-            Ok(None) => return Batch::NeedMore,
-            Ok(Some(inbound)) => inbound,
-            Err(error) => return Batch::Failed(error),
+    /// The handshake is done: the peer gets a pipe (or takes over its connecting pipe), unless
+    /// the pattern refuses it.
+    fn establish(&mut self, peer: crate::proto::PeerInfo) -> Result<(), DisconnectReason> {
+        let id = match self.pipe {
+            PipeFor::Accepted => self.shared.attach(Origin::Accept),
+            PipeFor::Connecting(id) => id,
         };
-        // > a peer SHOULD treat any incoming traffic (not just a PONG reply) as a sign of life.
-        signals.heartbeat.borrow_mut().on_traffic();
-        match inbound {
-            Inbound::Message(message) => {
-                let has_room = core.inbound(id, message);
-                *delivered = true;
-                if !has_room {
-                    return Batch::Full;
+        self.id = Some(id);
+        self.shared.register(id, self.signals.clone());
+        let identity = peer.identity.clone();
+        let (accepted, routing_id) = self.shared.with_core(|core| {
+            let accepted = core.connected(id, peer);
+            let routing_id = core
+                .pipes()
+                .get(id)
+                .map(|p| p.routing_id().clone())
+                .filter(|r| !r.is_empty());
+            (accepted, routing_id)
+        });
+        self.routing_id = routing_id.or(identity);
+        if !accepted {
+            return Err(DisconnectReason::Refused);
+        }
+        self.shared.emit(|| {
+            let mut event = MonitorEvent::new(MonitorEventKind::HandshakeSucceeded, &self.endpoint)
+                .peer(self.address.as_deref());
+            event.routing_id = self.routing_id.clone();
+            event
+        });
+        self.shared.send_ready.notify(usize::MAX);
+        Ok(())
+    }
+
+    /// What to write next: what the connection owes the peer, then queued messages.
+    fn next_write(&mut self) -> Option<Vec<Bytes>> {
+        if let Some(id) = self.id {
+            if self.conn.queued_bytes() < WRITE_BATCH {
+                let conn = &mut self.conn;
+                let taken = self
+                    .shared
+                    .with_core(|core| core.drain_outgoing(id, conn.transmit_buffer(), WRITE_BATCH));
+                if taken > 0 {
+                    self.shared.send_ready.notify(usize::MAX);
                 }
             }
-            Inbound::Command(body) => match Command::parse_traffic(body) {
-                Ok(Some(Command::Ping {
-                    ttl_deciseconds,
-                    context,
-                })) => {
-                    let pong = signals.heartbeat.borrow_mut().on_ping(
-                        ttl_deciseconds,
-                        &context,
-                        Instant::now(),
-                    );
-                    signals.push_pong(pong);
-                    // The writer also re-arms its timer: the peer's TTL is a new deadline.
-                    signals.writable.notify(1);
-                }
-                Ok(Some(command @ (Command::Subscribe(_) | Command::Cancel(_)))) => {
-                    core.command(id, &command);
-                    // XPUB hands subscriptions to the application.
-                    *delivered = true;
-                }
-                // PONG, a second READY, unknown commands: skipped, as libzmq does.
-                Ok(_) => {}
-                Err(error) => return Batch::Failed(error),
-            },
         }
+        self.conn.poll_transmit()
     }
 }
 
-async fn wait_for_room(shared: &Shared, id: PeerId, signals: &PipeSignals) {
-    loop {
-        let listener = signals.readable.listen();
-        let paused = shared
-            .core
-            .borrow()
-            .pipes()
-            .get(id)
-            .is_some_and(|p| p.is_reader_paused());
-        if !paused || signals.closing.get() {
-            return;
-        }
-        listener.await;
-    }
-}
-
-async fn wait_closed(signals: &PipeSignals) {
-    loop {
-        let listener = signals.close.listen();
-        if signals.closing.get() {
-            return;
-        }
-        listener.await;
-    }
-}
-
-async fn write_loop(shared: Rc<Shared>, id: PeerId, signals: Rc<PipeSignals>, mut stream: Stream) {
-    let mut out = WriteBuffer::new();
-    loop {
-        let listener = signals.writable.listen();
-        if signals.closing.get() {
-            return;
-        }
-        let taken = {
-            let mut core = shared.core.borrow_mut();
-            if !core.pipes().contains(id) {
-                return;
-            }
-            for pong in signals.pongs.borrow_mut().drain(..) {
-                out.push_command(&pong);
-            }
-            core.drain_outgoing(id, &mut out, WRITE_BATCH)
-        };
-        if taken > 0 {
-            shared.send_ready.notify(usize::MAX);
-        }
-        let beat = signals.heartbeat.borrow_mut().poll(Instant::now());
-        match beat {
-            Ok(Some(ping)) => out.push_command(&ping),
-            Ok(None) => {}
-            Err(_) => {
-                // The peer has been silent too long: end the connection (a connecting side
-                // reconnects).
-                signals.close();
-                return;
-            }
-        }
-        if out.is_empty() {
-            let deadline = signals.heartbeat.borrow().next_deadline();
-            match deadline {
-                Some(deadline) => {
-                    let _ = select(listener, pin!(compio::time::sleep_until(deadline))).await;
-                }
-                None => listener.await,
-            }
-            continue;
-        }
-        signals.writing.set(true);
-        let BufResult(result, _) = stream.write_vectored_all(out.take_chunks()).await;
-        signals.writing.set(false);
-        shared.flushed.notify(usize::MAX);
-        if result.is_err() {
-            // The read side sees the broken connection too and ends it.
-            signals.close();
-            return;
-        }
-    }
-}
-
-/// Tells the socket that a connection ended, however its task ended.
-struct ConnectionGuard {
-    shared: Rc<Shared>,
-    id: PeerId,
-    detach: bool,
-}
-
-impl Drop for ConnectionGuard {
+impl Drop for Driver {
     fn drop(&mut self) {
-        if self.detach {
-            self.shared.detach(self.id);
-        } else {
-            self.shared.disconnected(self.id);
+        self.shared.budget.borrow_mut().release(&mut self.held);
+        if let Some(id) = self.id {
+            self.shared.unregister(id, &self.signals);
+            match self.pipe {
+                PipeFor::Accepted => self.shared.detach(id),
+                PipeFor::Connecting(_) => self.shared.disconnected(id),
+            }
         }
+        let reason = self.end.clone();
+        if self.id.is_none() {
+            let error = match &reason {
+                DisconnectReason::HandshakeTimeout => Some(ProtocolError::HandshakeTimeout),
+                other => other.protocol_error().cloned(),
+            };
+            if let Some(error) = error {
+                self.shared.emit(|| {
+                    MonitorEvent::new(
+                        MonitorEventKind::HandshakeFailedProtocol { error },
+                        &self.endpoint,
+                    )
+                    .peer(self.address.as_deref())
+                });
+            }
+        }
+        self.shared.emit(|| {
+            let mut event =
+                MonitorEvent::new(MonitorEventKind::Disconnected { reason }, &self.endpoint)
+                    .peer(self.address.as_deref());
+            event.routing_id = self.routing_id.clone();
+            event
+        });
+    }
+}
+
+/// Reads into the spare capacity of `buf` (nothing when `want` is 0), handing the stream and
+/// the buffer back.
+async fn read(
+    mut stream: Stream,
+    buf: BytesMut,
+    want: usize,
+) -> (Stream, BufResult<usize, BytesMut>) {
+    if want == 0 {
+        return (stream, BufResult(Ok(0), buf));
+    }
+    let result = stream.append(buf).await;
+    (stream, result)
+}
+
+/// Writes every chunk, handing the stream back.
+async fn write(mut stream: Stream, chunks: Vec<Bytes>) -> (Stream, BufResult<(), Vec<Bytes>>) {
+    if chunks.is_empty() {
+        return (stream, BufResult(Ok(()), chunks));
+    }
+    let result = stream.write_vectored_all(chunks).await;
+    (stream, result)
+}
+
+/// Sleeps until `deadline`, or forever.
+async fn sleep(deadline: Option<Instant>) {
+    match deadline {
+        Some(deadline) => compio::time::sleep_until(deadline).await,
+        None => std::future::pending().await,
     }
 }

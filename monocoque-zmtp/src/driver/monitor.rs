@@ -4,7 +4,7 @@ use std::time::Duration;
 
 use bytes::Bytes;
 
-use crate::proto::ProtocolError;
+use crate::proto::{DisconnectReason, ProtocolError};
 
 /// How many events a monitor holds before it drops new ones: an unread monitor must not grow
 /// without bound.
@@ -42,12 +42,11 @@ pub enum MonitorEventKind {
     },
     /// `ZMQ_EVENT_CLOSED`: a listener was closed.
     Closed,
-    /// `ZMQ_EVENT_DISCONNECTED`: a connection ended.
+    /// `ZMQ_EVENT_DISCONNECTED`: a connection ended, with why; the event's `routing_id` is the
+    /// peer's once its handshake had told it.
     Disconnected {
-        /// Why it ended, in words.
-        reason: String,
-        /// The protocol violation that ended it, if one did.
-        error: Option<ProtocolError>,
+        /// Why it ended.
+        reason: DisconnectReason,
     },
     /// `ZMQ_EVENT_HANDSHAKE_SUCCEEDED`.
     HandshakeSucceeded,

@@ -9,7 +9,9 @@ use std::time::Duration;
 
 use bytes::Bytes;
 
-use crate::proto::{DEFAULT_HANDSHAKE_TIMEOUT, HeartbeatConfig, PatternOptions, SocketType};
+use crate::proto::{
+    DEFAULT_HANDSHAKE_TIMEOUT, DEFAULT_RECEIVE_BUDGET, HeartbeatConfig, PatternOptions, SocketType,
+};
 
 /// The name of an option, as libzmq spells it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -75,6 +77,8 @@ pub enum OptionName {
     SendBuffer,
     /// `ZMQ_RCVBUF`
     RecvBuffer,
+    /// The receive budget (monocoque's own: libzmq has none).
+    ReceiveBudget,
 }
 
 impl OptionName {
@@ -111,6 +115,7 @@ impl OptionName {
             Self::TcpKeepalive => "ZMQ_TCP_KEEPALIVE",
             Self::SendBuffer => "ZMQ_SNDBUF",
             Self::RecvBuffer => "ZMQ_RCVBUF",
+            Self::ReceiveBudget => "receive_budget",
         }
     }
 
@@ -204,6 +209,7 @@ pub struct SocketOptions {
     pub(crate) connect_timeout: Option<Duration>,
     pub(crate) handshake_timeout: Option<Duration>,
     pub(crate) max_message_size: Option<u64>,
+    pub(crate) receive_budget: Option<u64>,
     pub(crate) heartbeat: HeartbeatConfig,
     pub(crate) linger: Option<Duration>,
     pub(crate) send_timeout: Option<Duration>,
@@ -225,6 +231,7 @@ impl Default for SocketOptions {
             connect_timeout: None,
             handshake_timeout: Some(DEFAULT_HANDSHAKE_TIMEOUT),
             max_message_size: None,
+            receive_budget: None,
             heartbeat: HeartbeatConfig::default(),
             linger: None,
             send_timeout: None,
@@ -311,8 +318,10 @@ impl SocketOptions {
         self.mark(OptionName::RecvHwm)
     }
 
-    /// `ZMQ_LINGER`: how long [`close`](super::Socket::close) waits for queued messages to be
-    /// written (default `None`: until they are, as libzmq's -1). Dropping a socket never waits.
+    /// `ZMQ_LINGER`: how long queued messages may still take to be written once the socket is
+    /// closed (default `None`: until they are, as libzmq's -1). [`close`](super::Socket::close)
+    /// waits for that; dropping the socket returns at once and lets it happen in the background
+    /// while the runtime runs. `Some(Duration::ZERO)` discards what is queued at once.
     pub fn linger(mut self, linger: Option<Duration>) -> Self {
         self.linger = linger;
         self.mark(OptionName::Linger)
@@ -492,6 +501,33 @@ impl SocketOptions {
     pub fn recv_buffer(mut self, bytes: usize) -> Self {
         self.recv_buffer = Some(bytes);
         self.mark(OptionName::RecvBuffer)
+    }
+
+    /// The most memory the messages this socket is still receiving may hold together, across
+    /// all its connections: frame bodies plus [`FRAME_OVERHEAD`] bytes of bookkeeping per frame
+    /// (default: [`DEFAULT_RECEIVE_BUDGET`], 1 GiB, or `max_message_size` if that is larger).
+    /// libzmq has no such option: it allocates whatever a peer's frame header declares.
+    ///
+    /// A peer whose frame header declares more than the budget is disconnected at once, and a
+    /// peer whose message in progress would take the socket over it is disconnected then
+    /// ([`ProtocolError::ReceiveBudgetExceeded`](crate::proto::ProtocolError)): a peer dripping a
+    /// legal but huge message cannot take the machine. Applies to sockets created with it.
+    ///
+    /// [`FRAME_OVERHEAD`]: crate::proto::FRAME_OVERHEAD
+    /// [`DEFAULT_RECEIVE_BUDGET`]: crate::proto::DEFAULT_RECEIVE_BUDGET
+    pub fn receive_budget(mut self, bytes: u64) -> Self {
+        self.receive_budget = Some(bytes);
+        self.mark(OptionName::ReceiveBudget)
+    }
+
+    /// The receive budget in force: the one set, else the larger of the default and
+    /// `max_message_size`.
+    pub fn receive_budget_value(&self) -> u64 {
+        self.receive_budget.unwrap_or_else(|| {
+            self.max_message_size.map_or(DEFAULT_RECEIVE_BUDGET, |max| {
+                max.max(DEFAULT_RECEIVE_BUDGET)
+            })
+        })
     }
 
     /// The send high-water mark.

@@ -1,68 +1,38 @@
 //! The state a socket shares with its connection tasks, all on one runtime thread.
 
 use std::cell::{Cell, RefCell};
-use std::collections::{HashMap, VecDeque};
+use std::collections::HashMap;
 use std::rc::Rc;
-use std::time::Instant;
 
 use monocoque_core::PeerId;
 
 use super::monitor::{MONITOR_CAPACITY, Monitor, MonitorEvent, MonitorEventKind};
 use super::options::SocketOptions;
 use super::signal::Signal;
-use crate::proto::{Command, Event as CoreEvent, Heartbeat, Origin, SocketCore, SocketType};
+use crate::proto::{Event as CoreEvent, Origin, ReceiveBudget, SocketCore, SocketType};
 
-/// Wake-ups and per-connection state of one pipe.
-#[derive(Debug)]
+/// Wake-ups and per-connection state of one pipe's connection.
+#[derive(Debug, Default)]
 pub(crate) struct PipeSignals {
-    /// The pipe has something new to write.
-    pub(crate) writable: Signal,
-    /// The pipe's inbound queue has room again.
-    pub(crate) readable: Signal,
+    /// Something changed for the connection's task: new outgoing data, room in the receive
+    /// queue, or the order to close.
+    pub(crate) wake: Signal,
+    /// The core said the pipe's receive queue has room again.
+    pub(crate) resume: Cell<bool>,
     /// The connection must close (refused by the pattern, or the socket is going away).
-    pub(crate) close: Signal,
     pub(crate) closing: Cell<bool>,
-    /// PONGs to send ahead of messages, one per PING as libzmq answers, but at most
-    /// [`MAX_PENDING_PONGS`]: past that the newest replaces the last, so a peer flooding PINGs
-    /// without reading cannot grow a queue of answers.
-    pub(crate) pongs: RefCell<VecDeque<Command>>,
     /// A write is in progress: `close` waits for it.
     pub(crate) writing: Cell<bool>,
-    /// Heartbeat timing of this connection: the reader records traffic and PINGs, the writer
-    /// sends PINGs and gives up on a silent peer.
-    pub(crate) heartbeat: RefCell<Heartbeat>,
 }
 
-/// PONGs queued at most per connection.
-pub(crate) const MAX_PENDING_PONGS: usize = 16;
-
 impl PipeSignals {
-    /// Queues the answer to a PING.
-    pub(crate) fn push_pong(&self, pong: Command) {
-        let mut pongs = self.pongs.borrow_mut();
-        if pongs.len() >= MAX_PENDING_PONGS {
-            pongs.pop_back();
-        }
-        pongs.push_back(pong);
-    }
-
-    pub(crate) fn new(heartbeat: Heartbeat) -> Self {
-        Self {
-            writable: Signal::new(),
-            readable: Signal::new(),
-            close: Signal::new(),
-            closing: Cell::new(false),
-            pongs: RefCell::new(VecDeque::new()),
-            writing: Cell::new(false),
-            heartbeat: RefCell::new(heartbeat),
-        }
+    pub(crate) fn new() -> Self {
+        Self::default()
     }
 
     pub(crate) fn close(&self) {
         self.closing.set(true);
-        self.close.notify(usize::MAX);
-        self.writable.notify(usize::MAX);
-        self.readable.notify(usize::MAX);
+        self.wake.notify(usize::MAX);
     }
 }
 
@@ -80,6 +50,8 @@ pub(crate) struct Shared {
     pub(crate) sends_in_a_row: Cell<u32>,
     /// A writer finished a batch (for `close`).
     pub(crate) flushed: Signal,
+    /// What partially received messages may hold, across every connection.
+    pub(crate) budget: RefCell<ReceiveBudget>,
     signals: RefCell<HashMap<PeerId, Rc<PipeSignals>>>,
     monitor: RefCell<Option<flume::Sender<MonitorEvent>>>,
 }
@@ -89,6 +61,7 @@ impl Shared {
         Self {
             socket_type,
             core: RefCell::new(SocketCore::new(socket_type, options.pattern_options())),
+            budget: RefCell::new(ReceiveBudget::new(options.receive_budget_value())),
             options: RefCell::new(options),
             send_ready: Signal::new(),
             recv_ready: Signal::new(),
@@ -140,12 +113,13 @@ impl Shared {
             match event {
                 CoreEvent::Writable(id) => {
                     if let Some(s) = signals.get(&id) {
-                        s.writable.notify(1);
+                        s.wake.notify(1);
                     }
                 }
                 CoreEvent::Readable(id) => {
                     if let Some(s) = signals.get(&id) {
-                        s.readable.notify(1);
+                        s.resume.set(true);
+                        s.wake.notify(1);
                     }
                 }
                 CoreEvent::Close(id) => {
@@ -162,15 +136,20 @@ impl Shared {
         self.with_core(|core| core.attach(origin))
     }
 
-    /// Fresh signals for a new connection of pipe `id`. Each connection has its own, so a task of
-    /// a dead connection can never act on its successor's behalf.
-    pub(crate) fn connection_signals(&self, id: PeerId) -> Rc<PipeSignals> {
-        let heartbeat = Heartbeat::new(self.options.borrow().heartbeat, Instant::now());
-        let signals = Rc::new(PipeSignals::new(heartbeat));
-        if let Some(old) = self.signals.borrow_mut().insert(id, signals.clone()) {
+    /// Makes `signals`, a new connection's own, those of pipe `id`. Each connection has its own,
+    /// so a task of a dead connection can never act on its successor's behalf.
+    pub(crate) fn register(&self, id: PeerId, signals: Rc<PipeSignals>) {
+        if let Some(old) = self.signals.borrow_mut().insert(id, signals) {
             old.close();
         }
-        signals
+    }
+
+    /// Forgets `signals` for pipe `id`, unless a newer connection's took their place.
+    pub(crate) fn unregister(&self, id: PeerId, signals: &Rc<PipeSignals>) {
+        let mut map = self.signals.borrow_mut();
+        if map.get(&id).is_some_and(|s| Rc::ptr_eq(s, signals)) {
+            map.remove(&id);
+        }
     }
 
     /// Removes a pipe; its connection, if any, is told to close.

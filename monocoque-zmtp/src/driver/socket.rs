@@ -10,13 +10,13 @@ use compio::runtime::JoinHandle;
 use futures_util::future::{Either, select};
 use monocoque_core::{Backoff, Endpoint, EndpointError, Message, PeerId};
 
-use super::connection::{ConnectionEnd, PipeFor, serve};
+use super::connection::{PipeFor, serve};
 use super::monitor::{Monitor, MonitorEvent, MonitorEventKind};
 use super::options::{OptionError, SocketOptions, random_seed};
 use super::shared::Shared;
 use super::signal;
 use super::transport::{self, Listener};
-use crate::proto::{Origin, RecvError, SendError, SendErrorKind, SocketType};
+use crate::proto::{DisconnectReason, Origin, RecvError, SendError, SendErrorKind, SocketType};
 
 /// Errors of `bind`, `connect`, `unbind` and `disconnect`.
 #[derive(Debug, thiserror::Error)]
@@ -44,12 +44,15 @@ pub enum Error {
 /// A ZeroMQ socket of any type on the current compio runtime.
 ///
 /// Created on a compio runtime thread and used there: its tasks run on that thread, and the
-/// handle is not `Send`. Dropping it closes every connection at once, discarding unsent
-/// messages; [`close`](Self::close) sends them first.
+/// handle is not `Send`. Dropping it behaves like `zmq_close`: it returns at once, its listeners
+/// close, and what it queued still goes out in the background (while the runtime runs) within
+/// the linger time; [`close`](Self::close) waits for that.
 #[derive(Debug)]
 pub struct Socket {
     shared: Rc<Shared>,
     endpoints: RefCell<Endpoints>,
+    /// `close` already waited out the linger time.
+    lingered: std::cell::Cell<bool>,
 }
 
 #[derive(Debug, Default)]
@@ -80,6 +83,7 @@ impl Socket {
         Ok(Self {
             shared: Rc::new(Shared::new(socket_type, options)),
             endpoints: RefCell::default(),
+            lingered: std::cell::Cell::new(false),
         })
     }
 
@@ -329,24 +333,11 @@ impl Socket {
 
     /// Waits until every queued message has been written (to a peer that is connected, or to
     /// the peer of a `connect` endpoint once it connects), for at most the linger time, then
-    /// closes. Dropping the socket instead closes at once and discards what is queued.
+    /// closes. Dropping the socket does the same in the background and returns at once.
     pub async fn close(self) {
-        let flushed = async {
-            loop {
-                let listener = self.shared.flushed.listen();
-                if self.shared.is_flushed() {
-                    break;
-                }
-                listener.await;
-            }
-        };
         let linger = self.shared.options.borrow().linger;
-        match linger {
-            Some(linger) => {
-                let _ = compio::time::timeout(linger, flushed).await;
-            }
-            None => flushed.await,
-        }
+        flush(&self.shared, linger).await;
+        self.lingered.set(true);
     }
 
     /// Pipe ids, for tests.
@@ -360,16 +351,79 @@ impl Drop for Socket {
     fn drop(&mut self) {
         // Take the handles out first: cancelling a task runs its guards, which use the socket.
         let endpoints = std::mem::take(&mut *self.endpoints.borrow_mut());
-        for signals in self.shared.all_signals() {
-            signals.close();
-        }
+        // No new peers, as zmq_close: the listeners go now, their connections stay for now.
+        let mut accepted = Vec::new();
         for bound in endpoints.bound {
             self.shared
                 .emit(|| MonitorEvent::new(MonitorEventKind::Closed, &bound.actual.to_string()));
-            close_bound(bound);
+            drop(bound.accept);
+            accepted.push(bound.connections);
         }
-        drop(endpoints.connected);
-        self.shared.stop_monitor();
+        let tasks = Tasks {
+            accepted,
+            connected: endpoints.connected,
+        };
+        let linger = self.shared.options.borrow().linger;
+        if self.lingered.get() || linger == Some(Duration::ZERO) || self.shared.is_flushed() {
+            shut_down(&self.shared, tasks);
+            return;
+        }
+        // What is queued goes out in the background within the linger time, then the
+        // connections close. Outside a runtime there is nothing left to run them.
+        let shared = self.shared.clone();
+        let lingering = compio::runtime::Runtime::try_with_current(|runtime| {
+            runtime.spawn(async move {
+                flush(&shared, linger).await;
+                shut_down(&shared, tasks);
+            })
+        });
+        match lingering {
+            Ok(task) => task.detach(),
+            Err(_) => {
+                for signals in self.shared.all_signals() {
+                    signals.close();
+                }
+                self.shared.stop_monitor();
+            }
+        }
+    }
+}
+
+/// The tasks that serve a socket's connections.
+struct Tasks {
+    accepted: Vec<Rc<RefCell<Vec<JoinHandle<()>>>>>,
+    connected: Vec<Connected>,
+}
+
+/// Closes every connection of a socket that is gone, and its monitor.
+fn shut_down(shared: &Shared, tasks: Tasks) {
+    for signals in shared.all_signals() {
+        signals.close();
+    }
+    for connections in tasks.accepted {
+        let connections = std::mem::take(&mut *connections.borrow_mut());
+        drop(connections);
+    }
+    drop(tasks.connected);
+    shared.stop_monitor();
+}
+
+/// Waits until everything queued has been written, for at most `linger` (`None`: forever).
+async fn flush(shared: &Shared, linger: Option<Duration>) {
+    let flushed = async {
+        loop {
+            let listener = shared.flushed.listen();
+            if shared.is_flushed() {
+                break;
+            }
+            listener.await;
+        }
+    };
+    match linger {
+        Some(linger) => {
+            let _ = compio::time::timeout(linger, flushed).await;
+        }
+        None => flushed.await,
     }
 }
 
@@ -496,14 +550,14 @@ async fn connect_loop(shared: Rc<Shared>, endpoint: Endpoint, id: PeerId) {
                     name.clone(),
                 )
                 .await;
-                if let ConnectionEnd::Protocol(_) = end {
+                if !end.allows_reconnect() {
                     // As libzmq: a peer that breaks the protocol (wrong socket type, bad greeting,
                     // an ERROR command) is not retried; the endpoint and its queue are dropped.
                     return;
                 }
                 if !matches!(
                     end,
-                    ConnectionEnd::HandshakeTimeout | ConnectionEnd::Refused
+                    DisconnectReason::HandshakeTimeout | DisconnectReason::Refused
                 ) {
                     // The connection worked: the next failure starts from the first interval.
                     backoff = self::backoff(&shared.options.borrow());

@@ -16,6 +16,10 @@ use super::frame::{
 /// next to their header.
 pub const DEFAULT_COPY_THRESHOLD: usize = 4096;
 
+/// The most buffers handed to one vectored write: half of Linux's `IOV_MAX` (1024), past which
+/// `writev` fails with `EINVAL`.
+pub const MAX_IOVECS: usize = 512;
+
 /// What arrives on a connection after the handshake.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Inbound {
@@ -25,15 +29,12 @@ pub enum Inbound {
     Command(Bytes),
 }
 
-/// Bodies of at least this many frames are refused by default: empty frames cost no body bytes,
-/// so without a count a peer could grow one message without limit. Real messages carry a handful.
-pub const DEFAULT_MAX_FRAMES: usize = 4096;
-
 /// Assembles frames into whole messages: a message is delivered with all its frames or not at all.
 ///
-/// `max_message_len` bounds both each frame and the sum of a message's frames, and a message has
-/// at most [`DEFAULT_MAX_FRAMES`] frames unless [`with_max_frames`](Self::with_max_frames) says
-/// otherwise, so a peer cannot grow one message without limit.
+/// `max_message_len` bounds both each frame and the sum of a message's frames;
+/// [`with_max_frames`](Self::with_max_frames) bounds the number of frames. A connection bounds
+/// the memory of a message in progress, frames and bookkeeping together, with its socket's
+/// [`ReceiveBudget`](super::ReceiveBudget) through [`partial`](Self::partial).
 ///
 /// ```
 /// use bytes::BytesMut;
@@ -52,7 +53,7 @@ pub struct MessageDecoder {
     partial: Message,
     partial_len: u64,
     max_message_len: Option<u64>,
-    max_frames: usize,
+    max_frames: Option<usize>,
 }
 
 impl MessageDecoder {
@@ -63,14 +64,34 @@ impl MessageDecoder {
             partial: Message::new(),
             partial_len: 0,
             max_message_len,
-            max_frames: DEFAULT_MAX_FRAMES,
+            max_frames: None,
+        }
+    }
+
+    /// A decoder with an optional limit on a message's total body bytes and a limit on each
+    /// frame, checked from its header.
+    pub fn with_limits(max_message_len: Option<u64>, max_frame_len: u64) -> Self {
+        Self {
+            frames: FrameDecoder::new(Some(max_frame_len)),
+            ..Self::new(max_message_len)
         }
     }
 
     /// Sets the most frames one message may have.
     pub fn with_max_frames(mut self, max_frames: usize) -> Self {
-        self.max_frames = max_frames.max(1);
+        self.max_frames = Some(max_frames.max(1));
         self
+    }
+
+    /// The message in progress: how many frames and body bytes it has so far.
+    pub fn partial(&self) -> (usize, u64) {
+        (self.partial.len(), self.partial_len)
+    }
+
+    /// Whether a frame's header has been taken and its body has not all arrived: the bytes
+    /// waiting in the read buffer are that body's.
+    pub fn is_mid_frame(&self) -> bool {
+        self.frames.is_mid_frame()
     }
 
     /// Decodes the next complete message or command, or `Ok(None)` if more bytes are needed.
@@ -94,10 +115,8 @@ impl MessageDecoder {
                             });
                         }
                     }
-                    if self.partial.len() >= self.max_frames {
-                        return Err(ProtocolError::TooManyFrames {
-                            max: self.max_frames,
-                        });
+                    if let Some(max) = self.max_frames.filter(|&max| self.partial.len() >= max) {
+                        return Err(ProtocolError::TooManyFrames { max });
                     }
                     self.partial.push(body);
                     if !more {
@@ -230,6 +249,36 @@ impl WriteBuffer {
         self.seal_head();
         self.len = 0;
         self.chunks.drain(..).collect()
+    }
+
+    /// Removes and returns at most `max` chunks from the front, in order; the rest stay queued.
+    /// A vectored write takes at most `IOV_MAX` (1024 on Linux) buffers, and a message of many
+    /// large frames makes a chunk per frame, so writers take [`MAX_IOVECS`] at a time.
+    ///
+    /// ```
+    /// use bytes::Bytes;
+    /// use monocoque_core::Message;
+    /// use monocoque_zmtp::proto::WriteBuffer;
+    ///
+    /// let mut out = WriteBuffer::with_copy_threshold(1);
+    /// out.push_message(&Message::from_iter(["a", "b", "c"])); // a header, a body, ...: 6 chunks
+    /// let first = out.take_chunks_max(4);
+    /// assert_eq!(first.len(), 4);
+    /// assert_eq!(out.len(), 2 + 1);
+    /// assert_eq!(out.take_chunks_max(4).len(), 2);
+    /// assert!(out.is_empty());
+    /// ```
+    pub fn take_chunks_max(&mut self, max: usize) -> Vec<Bytes> {
+        self.seal_head();
+        let n = self.chunks.len().min(max);
+        let taken: Vec<Bytes> = self.chunks.drain(..n).collect();
+        self.len -= taken.iter().map(Bytes::len).sum::<usize>();
+        taken
+    }
+
+    /// The number of chunks a [`take_chunks`](Self::take_chunks) would return now.
+    pub fn chunk_count(&self) -> usize {
+        self.chunks.len() + usize::from(!self.head.is_empty())
     }
 
     /// Removes everything queued into one contiguous buffer (tests and small writes).

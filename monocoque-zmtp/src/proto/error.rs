@@ -159,10 +159,10 @@ pub enum ProtocolError {
     /// The handshake did not finish within the handshake interval.
     #[error("handshake did not complete in time")]
     HandshakeTimeout,
-    /// No traffic came back within the heartbeat timeout after a PING.
-    #[error("peer did not answer heartbeats in time")]
-    HeartbeatTimeout,
-    /// No traffic came within the time-to-live the peer announced in its PING.
-    #[error("no traffic within the TTL the peer announced")]
-    HeartbeatTtlExpired,
+    /// Messages still being received would hold more than the socket's receive budget.
+    #[error("partially received messages would exceed the receive budget of {limit} bytes")]
+    ReceiveBudgetExceeded {
+        /// The budget.
+        limit: u64,
+    },
 }

@@ -12,7 +12,6 @@ use std::time::{Duration, Instant};
 use bytes::Bytes;
 
 use super::command::{Command, MAX_PING_CONTEXT};
-use super::error::ProtocolError;
 
 /// Heartbeat settings: libzmq's ZMQ_HEARTBEAT_IVL, ZMQ_HEARTBEAT_TTL and ZMQ_HEARTBEAT_TIMEOUT.
 ///
@@ -67,11 +66,20 @@ impl HeartbeatConfig {
     }
 }
 
+/// Why a peer is considered dead.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Expired {
+    /// No traffic within the heartbeat timeout after one of our PINGs.
+    Timeout,
+    /// No traffic within the TTL the peer announced in its PING.
+    Ttl,
+}
+
 /// The heartbeat state of one connection.
 ///
 /// ```
 /// use std::time::{Duration, Instant};
-/// use monocoque_zmtp::proto::{Command, Heartbeat, HeartbeatConfig, ProtocolError};
+/// use monocoque_zmtp::proto::{Command, Expired, Heartbeat, HeartbeatConfig};
 ///
 /// let start = Instant::now();
 /// let mut hb = Heartbeat::new(HeartbeatConfig::every(Duration::from_secs(1)), start);
@@ -79,7 +87,7 @@ impl HeartbeatConfig {
 /// let t1 = start + Duration::from_secs(1);
 /// assert!(matches!(hb.poll(t1), Ok(Some(Command::Ping { .. }))));
 /// // Silence for a whole timeout after the PING: the peer is dead.
-/// assert_eq!(hb.poll(t1 + Duration::from_secs(1)), Err(ProtocolError::HeartbeatTimeout));
+/// assert_eq!(hb.poll(t1 + Duration::from_secs(1)), Err(Expired::Timeout));
 /// ```
 #[derive(Debug, Clone)]
 pub struct Heartbeat {
@@ -121,12 +129,12 @@ impl Heartbeat {
     }
 
     /// Advances to `now`: returns a PING when one is due, or an error when the peer is dead.
-    pub fn poll(&mut self, now: Instant) -> Result<Option<Command>, ProtocolError> {
+    pub fn poll(&mut self, now: Instant) -> Result<Option<Command>, Expired> {
         if self.timeout_at.is_some_and(|at| now >= at) {
-            return Err(ProtocolError::HeartbeatTimeout);
+            return Err(Expired::Timeout);
         }
         if self.ttl_at.is_some_and(|at| now >= at) {
-            return Err(ProtocolError::HeartbeatTtlExpired);
+            return Err(Expired::Ttl);
         }
         let (Some(due), Some(interval)) = (self.next_ping, self.config.interval) else {
             return Ok(None);
@@ -202,10 +210,7 @@ mod tests {
                 .map(|c| c.is_some()),
             Ok(false)
         );
-        assert_eq!(
-            hb.poll(start + 4 * SEC),
-            Err(ProtocolError::HeartbeatTimeout)
-        );
+        assert_eq!(hb.poll(start + 4 * SEC), Err(Expired::Timeout));
     }
 
     #[test]
@@ -222,7 +227,7 @@ mod tests {
         assert_eq!(hb.poll(start + Duration::from_millis(1499)), Ok(None));
         assert_eq!(
             hb.poll(start + Duration::from_millis(1500)),
-            Err(ProtocolError::HeartbeatTtlExpired)
+            Err(Expired::Ttl)
         );
     }
 

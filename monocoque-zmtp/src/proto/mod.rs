@@ -4,6 +4,7 @@
 
 mod codec;
 mod command;
+mod connection;
 mod error;
 mod frame;
 mod greeting;
@@ -15,8 +16,12 @@ mod socket;
 mod socket_type;
 mod trie;
 
-pub use codec::{DEFAULT_COPY_THRESHOLD, DEFAULT_MAX_FRAMES, Inbound, MessageDecoder, WriteBuffer};
+pub use codec::{DEFAULT_COPY_THRESHOLD, Inbound, MAX_IOVECS, MessageDecoder, WriteBuffer};
 pub use command::{Command, MAX_PING_CONTEXT, Subscription};
+pub use connection::{
+    Connection, ConnectionConfig, ConnectionEvent, DEFAULT_RECEIVE_BUDGET, DisconnectReason,
+    FRAME_OVERHEAD, MAX_PENDING_PONGS, ReceiveBudget,
+};
 pub use error::ProtocolError;
 pub use frame::{
     FLAG_COMMAND, FLAG_LONG, FLAG_MORE, Frame, FrameDecoder, MAX_FRAME_LEN, encode_frame_header,
@@ -27,7 +32,7 @@ pub use handshake::{
     DEFAULT_HANDSHAKE_TIMEOUT, DEFAULT_MAX_HANDSHAKE_COMMAND, ExpectGreeting, ExpectMechanism,
     Handshake, HandshakeConfig, PeerInfo, Transition,
 };
-pub use heartbeat::{Heartbeat, HeartbeatConfig};
+pub use heartbeat::{Expired, Heartbeat, HeartbeatConfig};
 pub use mechanism::{Mechanism, MechanismStatus, Null};
 pub use metadata::{IDENTITY, MAX_PROPERTIES, Metadata, RESOURCE, SOCKET_TYPE};
 pub use socket::{

@@ -26,6 +26,7 @@ use compio::BufResult;
 use compio::io::{AsyncRead, AsyncWrite, AsyncWriteExt};
 use compio::net::TcpStream;
 use compio::runtime::JoinHandle;
+use monocoque::DisconnectReason;
 use monocoque::proto::ProtocolError;
 use monocoque::{
     Message, Monitor, MonitorEvent, MonitorEventKind, PullSocket, PushSocket, SocketOptions,
@@ -859,41 +860,26 @@ pub(crate) fn options() -> SocketOptions {
 
 /// The events of a connection whose handshake failed with `error`.
 pub(crate) fn handshake_failed(error: ProtocolError) -> Vec<MonitorEventKind> {
-    // A timeout is no violation by the peer: the disconnection carries no protocol error.
-    let (reason, typed) = if error == ProtocolError::HandshakeTimeout {
-        ("handshake timed out".to_owned(), None)
-    } else {
-        (format!("protocol error: {error}"), Some(error.clone()))
-    };
+    let reason = DisconnectReason::from_protocol(error.clone());
     vec![
         MonitorEventKind::Accepted,
         MonitorEventKind::HandshakeFailedProtocol { error },
-        MonitorEventKind::Disconnected {
-            reason,
-            error: typed,
-        },
+        MonitorEventKind::Disconnected { reason },
     ]
 }
 
-/// The events of a connection that completed its handshake and then ended with `reason`, and
-/// with the protocol violation `error` if one ended it.
-pub(crate) fn ended_after_handshake(
-    reason: &str,
-    error: Option<ProtocolError>,
-) -> Vec<MonitorEventKind> {
+/// The events of a connection that completed its handshake and then ended with `reason`.
+pub(crate) fn ended_after_handshake(reason: DisconnectReason) -> Vec<MonitorEventKind> {
     vec![
         MonitorEventKind::Accepted,
         MonitorEventKind::HandshakeSucceeded,
-        MonitorEventKind::Disconnected {
-            reason: reason.to_owned(),
-            error,
-        },
+        MonitorEventKind::Disconnected { reason },
     ]
 }
 
 /// The events of a connection closed for `error` after its handshake.
 pub(crate) fn failed_after_handshake(error: &ProtocolError) -> Vec<MonitorEventKind> {
-    ended_after_handshake(&format!("protocol error: {error}"), Some(error.clone()))
+    ended_after_handshake(DisconnectReason::from_protocol(error.clone()))
 }
 
 /// A fault before the handshake completes: a mock writes `attack`; the socket must close the

@@ -116,8 +116,16 @@ pub(crate) trait Pattern: std::fmt::Debug {
         pipes.push_in(id, message)
     }
 
-    /// A peer sent a SUBSCRIBE or CANCEL (either form).
-    fn subscription(&mut self, _pipes: &mut Pipes, _id: PeerId, _subscription: Subscription) {}
+    /// A peer sent a SUBSCRIBE or CANCEL (either form). Returns `false` when what the peer
+    /// sends is queued for the application and that queue is full (the reader should pause).
+    fn subscription(
+        &mut self,
+        _pipes: &mut Pipes,
+        _id: PeerId,
+        _subscription: Subscription,
+    ) -> bool {
+        true
+    }
 
     /// The application changes a subscription (SUB and XSUB).
     fn subscribe(&mut self, _pipes: &mut Pipes, _subscription: Subscription) -> bool {
@@ -272,13 +280,23 @@ impl SocketCore {
     }
 
     /// Hands over a command a peer sent after the handshake. Subscriptions go to the pattern;
-    /// anything else is ignored here (heartbeats are the connection's business).
-    pub fn command(&mut self, id: PeerId, command: &Command) {
-        if let Some(subscription) = Subscription::from_command(command) {
-            if self.pipes.contains(id) {
-                self.pattern.subscription(&mut self.pipes, id, subscription);
-            }
+    /// anything else is ignored here (heartbeats are the connection's business). Returns `false`
+    /// when the reader should pause, as [`inbound`](Self::inbound).
+    pub fn command(&mut self, id: PeerId, command: &Command) -> bool {
+        match Subscription::from_command(command) {
+            Some(subscription) => self.subscription(id, subscription),
+            None => true,
         }
+    }
+
+    /// Hands over a SUBSCRIBE or CANCEL a peer sent. Returns `false` when the reader should
+    /// pause until [`Event::Readable`] (an XPUB whose application has not read what its
+    /// subscribers sent).
+    pub fn subscription(&mut self, id: PeerId, subscription: Subscription) -> bool {
+        if !self.pipes.contains(id) {
+            return true;
+        }
+        self.pattern.subscription(&mut self.pipes, id, subscription)
     }
 
     /// Subscribes (SUB, XSUB) to messages starting with `topic`. Returns `false` for other types.

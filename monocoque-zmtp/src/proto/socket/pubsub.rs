@@ -15,6 +15,10 @@ use crate::proto::trie::{SubscriptionTrie, Unsubscribed};
 /// hands subscriptions to the application as `0x01`/`0x00` + topic: by default only a topic's
 /// first subscribe and last cancel, all subscribes with `xpub_verbose`, everything with
 /// `xpub_verboser` or `xpub_manual`.
+///
+/// What XPUB's subscribers send waits for the application in one queue bounded by `recv_hwm`:
+/// when it is full, the readers of the peers that filled it pause until the application has
+/// read it down to half.
 #[derive(Debug)]
 pub(crate) struct Pub {
     trie: SubscriptionTrie<PeerId>,
@@ -27,6 +31,8 @@ pub(crate) struct Pub {
     /// `xpub_manual`: what each peer itself subscribed to (the trie holds what the application
     /// decided), so that a peer's departure cancels its own topics.
     manual: HashMap<PeerId, BTreeSet<Bytes>>,
+    /// Peers whose readers were paused by a full `upstream`.
+    paused: Vec<PeerId>,
 }
 
 impl Pub {
@@ -38,6 +44,7 @@ impl Pub {
             matched: Vec::new(),
             last_subscriber: None,
             manual: HashMap::new(),
+            paused: Vec::new(),
         }
     }
 
@@ -48,10 +55,23 @@ impl Pub {
         }
     }
 
+    /// Whether peer `id` may go on sending after adding to `upstream`; if not, it is paused.
+    fn room_for(&mut self, pipes: &Pipes, id: PeerId) -> bool {
+        let limit = pipes.options().recv_hwm;
+        if limit == 0 || self.upstream.len() < limit {
+            return true;
+        }
+        if !self.paused.contains(&id) {
+            self.paused.push(id);
+        }
+        false
+    }
+
     fn forget_peer(&mut self, id: PeerId) {
         if self.last_subscriber == Some(id) {
             self.last_subscriber = None;
         }
+        self.paused.retain(|&p| p != id);
         let emptied = self.trie.remove_peer(id);
         if let Some(own) = self.manual.remove(&id) {
             // Manual mode: the peer's own topics go, each of them (libzmq does the same).
@@ -121,13 +141,19 @@ impl Pattern for Pub {
         Ok(())
     }
 
-    fn recv(&mut self, _pipes: &mut Pipes) -> Result<Message, RecvError> {
+    fn recv(&mut self, pipes: &mut Pipes) -> Result<Message, RecvError> {
         if !self.xpub {
             return Err(RecvError::NotSupported);
         }
         let (message, from) = self.upstream.pop_front().ok_or(RecvError::WouldBlock)?;
         if from.is_some() {
             self.last_subscriber = from;
+        }
+        // Resume at the low-water mark, as a pipe's queue does.
+        if !self.paused.is_empty() && self.upstream.len() <= pipes.options().recv_hwm / 2 {
+            for id in self.paused.drain(..) {
+                pipes.push_event(super::Event::Readable(id));
+            }
         }
         Ok(message)
     }
@@ -137,17 +163,17 @@ impl Pattern for Pub {
         // message form even on 3.1 connections.
         if message.len() == 1 {
             if let Some(subscription) = Subscription::from_message_frame(&message[0]) {
-                self.subscription(pipes, id, subscription);
-                return true;
+                return self.subscription(pipes, id, subscription);
             }
         }
-        if self.xpub {
-            self.upstream.push_back((message, None));
+        if !self.xpub {
+            return true;
         }
-        true
+        self.upstream.push_back((message, None));
+        self.room_for(pipes, id)
     }
 
-    fn subscription(&mut self, pipes: &mut Pipes, id: PeerId, subscription: Subscription) {
+    fn subscription(&mut self, pipes: &mut Pipes, id: PeerId, subscription: Subscription) -> bool {
         let options = pipes.options();
         if self.xpub && options.xpub_manual {
             // The application decides, through `subscribe`, for the peer whose request it read
@@ -159,7 +185,7 @@ impl Pattern for Pub {
                 own.remove(&subscription.topic);
             }
             self.tell_application(&subscription, Some(id));
-            return;
+            return self.room_for(pipes, id);
         }
         let verbose = if subscription.subscribe {
             options.xpub_verbose || options.xpub_verboser
@@ -169,6 +195,7 @@ impl Pattern for Pub {
         if self.apply(id, &subscription) || verbose {
             self.tell_application(&subscription, Some(id));
         }
+        !self.xpub || self.room_for(pipes, id)
     }
 
     fn subscribe(&mut self, pipes: &mut Pipes, subscription: Subscription) -> bool {
