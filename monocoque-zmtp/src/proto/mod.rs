@@ -24,8 +24,8 @@ pub use connection::{
 };
 pub use error::ProtocolError;
 pub use frame::{
-    FLAG_COMMAND, FLAG_LONG, FLAG_MORE, Frame, FrameDecoder, MAX_FRAME_LEN, encode_frame_header,
-    frame_header_len,
+    COPY_BELOW, FLAG_COMMAND, FLAG_LONG, FLAG_MORE, Frame, FrameDecoder, MAX_FRAME_LEN,
+    encode_frame_header, frame_header_len,
 };
 pub use greeting::{GREETING_LEN, Greeting, MechanismName, Version};
 pub use handshake::{
