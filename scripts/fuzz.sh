@@ -17,7 +17,7 @@ seconds=${1:-60}
 shift || true
 targets=("$@")
 if [ ${#targets[@]} -eq 0 ]; then
-  targets=(decode greeting handshake metadata)
+  targets=(decode greeting handshake metadata socket_core)
 fi
 jobs=${JOBS:-1}
 
