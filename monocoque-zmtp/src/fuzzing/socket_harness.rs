@@ -489,7 +489,11 @@ impl Harness {
             "{id}: inbound returned {more}, the model says {expected}"
         );
         if !more {
-            self.pipes[k].reader_paused = true;
+            if self.socket_type == SocketType::Xpub {
+                self.pipes[k].upstream_paused = true;
+            } else {
+                self.pipes[k].reader_paused = true;
+            }
         }
         Ok(())
     }
@@ -500,11 +504,13 @@ impl Harness {
             SocketType::Push => true,
             SocketType::Pub | SocketType::Xpub => {
                 if let Some(subscription) = subscription_message(&message) {
-                    self.subscription(k, &subscription);
+                    self.subscription(k, &subscription)
                 } else if self.socket_type == SocketType::Xpub {
                     self.upstream.push_back((message, None));
+                    self.upstream_room(k)
+                } else {
+                    true
                 }
-                true
             }
             SocketType::Sub => {
                 let topic = message.first().map_or(&[][..], |f| &f[..]);
@@ -530,15 +536,34 @@ impl Harness {
         }
         let id = p.id;
         let publishes = matches!(self.socket_type, SocketType::Pub | SocketType::Xpub);
-        if p.state != State::Removed && publishes {
-            self.subscription(k, &subscription);
+        let expected = if p.state != State::Removed && publishes {
+            self.subscription(k, &subscription)
+        } else {
+            true
+        };
+        let more = self.core.command(id, &subscription.to_command());
+        ensure!(
+            more == expected,
+            "{id}: command returned {more}, the model says {expected}"
+        );
+        if !more {
+            self.pipes[k].upstream_paused = true;
         }
-        self.core.command(id, &subscription.to_command());
         Ok(())
     }
 
-    /// PUB and XPUB: a subscription change from pipe `k`.
-    fn subscription(&mut self, k: usize, subscription: &Subscription) {
+    /// XPUB: whether pipe `k` may go on after adding to what the application reads; the queue
+    /// holds `recv_hwm` (0: no limit).
+    fn upstream_room(&mut self, k: usize) -> bool {
+        let limit = self.options.recv_hwm;
+        limit == 0 || self.upstream.len() < limit || {
+            self.pipes[k].upstream_paused = true;
+            false
+        }
+    }
+
+    /// PUB and XPUB: a subscription change from pipe `k`; returns whether its reader may go on.
+    fn subscription(&mut self, k: usize, subscription: &Subscription) -> bool {
         let xpub = self.socket_type == SocketType::Xpub;
         if xpub && self.options.xpub_manual {
             let own = self.pipes[k].own_topics.get_or_insert_default();
@@ -548,7 +573,7 @@ impl Harness {
                 own.remove(&subscription.topic);
             }
             self.tell_application(subscription, Some(k));
-            return;
+            return self.upstream_room(k);
         }
         let changed = self.trie_apply(k, subscription);
         let verbose = if subscription.subscribe {
@@ -559,6 +584,7 @@ impl Harness {
         if changed || verbose {
             self.tell_application(subscription, Some(k));
         }
+        !xpub || self.upstream_room(k)
     }
 
     /// Applies a subscription to what pipe `k` holds (a topic is held once per peer); returns
@@ -597,6 +623,8 @@ impl Harness {
         if self.last_subscriber == Some(k) {
             self.last_subscriber = None;
         }
+        // A departed subscriber is not resumed.
+        self.pipes[k].upstream_paused = false;
         let topics = std::mem::take(&mut self.pipes[k].topics);
         let emptied: Vec<Bytes> = topics.into_iter().filter(|t| !self.topic_held(t)).collect();
         let cancelled = match self.pipes[k].own_topics.take() {
@@ -1253,7 +1281,10 @@ impl Harness {
                 // A wake-up before the connection is up reaches no writer.
                 Event::Writable(_) if p.peer.is_some() => p.writer_awake = true,
                 Event::Writable(_) => {}
-                Event::Readable(_) => p.reader_paused = false,
+                Event::Readable(_) => {
+                    p.reader_paused = false;
+                    p.upstream_paused = false;
+                }
                 Event::Close(_) => closes.push(id),
             }
         }
@@ -1358,6 +1389,15 @@ impl Harness {
                 "{id}: reader paused {}, the model says {}",
                 a.is_reader_paused(),
                 p.reader_paused
+            );
+            // The queue for the application is the socket's: its limit is the live option, and
+            // the application's reads are what resume its subscribers.
+            let read = matches!(self.history.last(), Some(Op::Recv));
+            ensure!(
+                !read || !p.upstream_paused || self.upstream.len() > self.options.recv_hwm / 2,
+                "{id}: XPUB subscriber still paused with {} of {} for the application",
+                self.upstream.len(),
+                self.options.recv_hwm
             );
             ensure!(
                 !p.reader_paused || p.inbound.len() > p.recv_hwm / 2,
@@ -1570,6 +1610,8 @@ struct PipeModel {
     subscriptions_out: VecDeque<Subscription>,
     /// Told to pause (inbound returned false) and not yet told to resume.
     reader_paused: bool,
+    /// XPUB: paused because the queue for the application is full, until told to resume.
+    upstream_paused: bool,
     /// Told to write while connected, and has not run dry since.
     writer_awake: bool,
     /// Fair-queue turns other pipes had since this one last had its turn, while it had input.
@@ -1595,6 +1637,7 @@ impl PipeModel {
             out: Out::Known(VecDeque::new()),
             subscriptions_out: VecDeque::new(),
             reader_paused: false,
+            upstream_paused: false,
             writer_awake: false,
             waited: 0,
             topics: BTreeSet::new(),
