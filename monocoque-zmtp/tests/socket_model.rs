@@ -190,12 +190,9 @@ model_tests! {
     xsub_follows_the_model: SocketType::Xsub,
 }
 
-// Known bugs the model found, each reduced to its shortest sequence. The model follows the core at
-// these points (see `breaks_immediate` in the harness) so that the property tests stay green;
-// remove the `#[ignore]` and that allowance together once the core is fixed.
+// Bugs the model found, each reduced to its shortest sequence and kept as a regression test.
 
 #[test]
-#[ignore = "known bug: PAIR queues for a pipe whose connection is not up, despite immediate"]
 fn immediate_pair_does_not_queue_before_the_connection() {
     let mut pair = SocketCore::new(SocketType::Pair, immediate());
     let pipe = pair.attach(Origin::Connect);
@@ -206,7 +203,6 @@ fn immediate_pair_does_not_queue_before_the_connection() {
 }
 
 #[test]
-#[ignore = "known bug: XSUB sends to pipes whose connection is not up, despite immediate"]
 fn immediate_xsub_does_not_queue_before_the_connection() {
     let mut xsub = SocketCore::new(SocketType::Xsub, immediate());
     let pipe = xsub.attach(Origin::Connect);
@@ -215,8 +211,6 @@ fn immediate_xsub_does_not_queue_before_the_connection() {
 }
 
 #[test]
-#[ignore = "known bug: REP queues a reply for a requester whose connection is down, despite \
-            immediate"]
 fn immediate_rep_drops_a_reply_to_a_lost_connection() {
     let mut rep = SocketCore::new(SocketType::Rep, immediate());
     let pipe = rep.attach(Origin::Connect);
@@ -229,7 +223,6 @@ fn immediate_rep_drops_a_reply_to_a_lost_connection() {
 }
 
 #[test]
-#[ignore = "known bug: XPUB with xpub_manual answers for a subscriber that has left"]
 fn manual_xpub_does_not_subscribe_a_departed_peer() {
     let options = PatternOptions {
         xpub_manual: true,

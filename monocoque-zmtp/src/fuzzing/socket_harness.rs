@@ -748,9 +748,11 @@ impl Harness {
         };
         expect_send(result, Ok(()), &message)?;
         let reply: Message = envelope.into_iter().chain(message).collect();
-        // A requester that left or cannot keep up loses its reply; one whose connection is down
-        // gets it queued, despite `immediate` (a known bug, see [`Self::breaks_immediate`]).
-        self.push_out(k, reply);
+        // A requester that left or cannot keep up loses its reply, and so does one whose
+        // connection is down under `immediate`.
+        if self.is_up(k) {
+            self.push_out(k, reply);
+        }
         Ok(())
     }
 
@@ -801,18 +803,17 @@ impl Harness {
             }
             return Ok(());
         }
-        // To every pipe, connected or not, despite `immediate` (a known bug, see
-        // [`Self::breaks_immediate`]); the model follows the core.
+        // To every pipe that takes traffic (under `immediate`, only connected ones).
         for k in 0..self.pipes.len() {
-            if self.pipes[k].state == State::Attached {
+            if self.pipes[k].state == State::Attached && self.is_up(k) {
                 self.push_out(k, message.clone());
             }
         }
         Ok(())
     }
 
-    /// The core queues for the current pipe even while its connection is down, despite
-    /// `immediate` (a known bug, see [`Self::breaks_immediate`]); the model follows it.
+    /// PAIR sends to its current pipe, or before any connection to the first pipe; under
+    /// `immediate` only once that pipe's connection is up.
     fn send_to_pair(&mut self, message: Message) -> Result<(), String> {
         let current = self
             .pair_current
@@ -827,10 +828,18 @@ impl Harness {
         };
         let result = self.core.send(message.clone());
         let expected = match target {
-            Some(k) if self.push_out(k, message.clone()) => Ok(()),
+            Some(k) if self.is_up(k) && self.push_out(k, message.clone()) => Ok(()),
             _ => Err(SendErrorKind::WouldBlock),
         };
         expect_send(result, expected, &message)
+    }
+
+    /// Whether pipe `k` takes traffic: connected, or created by connect and waiting for its
+    /// connection unless `immediate` is set.
+    fn is_up(&self, k: usize) -> bool {
+        let p = &self.pipes[k];
+        p.state == State::Attached
+            && (p.peer.is_some() || (p.origin == Origin::Connect && !self.options.immediate))
     }
 
     /// SUB and XSUB: applies a change to the socket's own subscriptions; returns whether the
@@ -877,7 +886,8 @@ impl Harness {
             SocketType::Xpub => {
                 let expected = self.upstream.pop_front();
                 if let Some((_, Some(from))) = &expected {
-                    self.last_subscriber = Some(*from);
+                    // Only a subscriber still connected can be answered.
+                    self.last_subscriber = Some(*from).filter(|&k| self.pipes[k].peer.is_some());
                 }
                 let expected = expected.map(|(m, _)| m).ok_or(RecvError::WouldBlock);
                 ensure!(
@@ -1089,8 +1099,8 @@ impl Harness {
                 true
             }
             SocketType::Xpub if self.options.xpub_manual => {
-                // The last subscriber may have left since its request was queued: the core
-                // still answers for it (a known bug, see [`Self::breaks_immediate`]).
+                // The application answers the subscriber whose request it read last, if that
+                // one is still connected (its departure forgets it).
                 let last = self
                     .last_subscriber
                     .filter(|&k| self.pipes[k].state != State::Removed);
@@ -1364,10 +1374,7 @@ impl Harness {
             }
             // ZMQ_IMMEDIATE: "messages shall be queued only to completed connections".
             ensure!(
-                !self.options.immediate
-                    || p.peer.is_some()
-                    || a.queued_out() == 0
-                    || self.breaks_immediate(),
+                !self.options.immediate || p.peer.is_some() || a.queued_out() == 0,
                 "{id}: {} queued without a connection, with immediate",
                 a.queued_out()
             );
@@ -1413,17 +1420,6 @@ impl Harness {
             self.can_recv()
         );
         Ok(())
-    }
-
-    /// Known bugs: PAIR and XSUB send to, and REP replies into, a pipe whose connection is not
-    /// up, and XPUB with `xpub_manual` applies the application's answer to a subscriber that has
-    /// left; each ignores `immediate` (see the ignored tests in `tests/socket_model.rs`). The
-    /// model follows the core there, and the `immediate` check looks past these types.
-    fn breaks_immediate(&self) -> bool {
-        matches!(
-            self.socket_type,
-            SocketType::Pair | SocketType::Xsub | SocketType::Rep
-        ) || self.options.xpub_manual
     }
 
     /// Whether the model has something for `recv` (REP: a request, well-formed or not).

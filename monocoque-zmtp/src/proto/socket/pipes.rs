@@ -243,6 +243,14 @@ impl Pipes {
         self.table.get_mut(id)
     }
 
+    /// Whether pipe `id` may take a message now: it has a connection, or it was created by
+    /// `connect` and waits for one (libzmq queues there too) unless `immediate` is set.
+    pub(crate) fn accepts_traffic(&self, id: PeerId) -> bool {
+        self.table
+            .get(id)
+            .is_some_and(|p| accepts_traffic(p, self.options.immediate))
+    }
+
     /// Whether `id` is attached.
     pub fn contains(&self, id: PeerId) -> bool {
         self.table.contains(id)
@@ -307,7 +315,8 @@ impl Pipes {
 
     /// Queues `message` for `id` unless its queue is full.
     pub(crate) fn push_out(&mut self, id: PeerId, message: Message) -> Result<(), Message> {
-        let Some(pipe) = self.table.get_mut(id) else {
+        // A detached pipe only waits for the application to read what it received.
+        let Some(pipe) = self.table.get_mut(id).filter(|p| !p.draining) else {
             return Err(message);
         };
         if self.options.conflate && !pipe.out.is_empty() {
@@ -524,5 +533,5 @@ impl Pipes {
 /// A pipe takes traffic while it has a connection, or, when it was created by `connect`, while
 /// it waits for one (libzmq queues there too) unless `immediate` is set.
 fn accepts_traffic(pipe: &Pipe, immediate: bool) -> bool {
-    pipe.peer.is_some() || (pipe.origin == Origin::Connect && !immediate)
+    !pipe.draining && (pipe.peer.is_some() || (pipe.origin == Origin::Connect && !immediate))
 }

@@ -147,7 +147,9 @@ impl Pattern for Pub {
         }
         let (message, from) = self.upstream.pop_front().ok_or(RecvError::WouldBlock)?;
         if from.is_some() {
-            self.last_subscriber = from;
+            // A subscriber that left after asking gets no answer, nor does its next connection.
+            self.last_subscriber =
+                from.filter(|&id| pipes.get(id).is_some_and(|p| p.peer().is_some()));
         }
         // Resume at the low-water mark, as a pipe's queue does.
         if !self.paused.is_empty() && self.upstream.len() <= pipes.options().recv_hwm / 2 {
@@ -281,7 +283,9 @@ impl Pattern for Sub {
         }
         for i in 0..pipes.ids().len() {
             let id = pipes.ids()[i];
-            let _ = pipes.push_out(id, message.clone());
+            if pipes.accepts_traffic(id) {
+                let _ = pipes.push_out(id, message.clone());
+            }
         }
         Ok(())
     }

@@ -122,8 +122,11 @@ impl Pattern for Rep {
         };
         let mut reply: Message = envelope.into_iter().collect();
         reply.extend(message);
-        // A requester that left or cannot keep up loses its reply, as with libzmq.
-        let _ = pipes.push_out(id, reply);
+        // A requester that left or cannot keep up loses its reply, as with libzmq; so does one
+        // whose connection is down under `immediate`.
+        if pipes.accepts_traffic(id) {
+            let _ = pipes.push_out(id, reply);
+        }
         Ok(())
     }
 

@@ -105,7 +105,7 @@ impl Pattern for Pair {
     }
 
     fn send(&mut self, pipes: &mut Pipes, message: Message) -> Result<(), SendError> {
-        let Some(id) = self.pipe(pipes) else {
+        let Some(id) = self.pipe(pipes).filter(|&id| pipes.accepts_traffic(id)) else {
             return Err(SendError::new(SendErrorKind::WouldBlock, message));
         };
         pipes
