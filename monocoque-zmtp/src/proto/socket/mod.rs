@@ -7,6 +7,8 @@
 //! for the application. The core tells the driver, through [`SocketCore::take_events`], which
 //! peers have something new to write, which may read again, and which to close.
 
+mod fair_queue;
+mod load_balance;
 mod pipes;
 mod pubsub;
 mod reqrep;
@@ -218,14 +220,6 @@ impl SocketCore {
         pipe.set_peer(peer);
         let accepted = self.pattern.connected(&mut self.pipes, id);
         if accepted {
-            let probes = matches!(
-                self.socket_type,
-                SocketType::Router | SocketType::Dealer | SocketType::Req
-            );
-            if probes && self.pipes.options().probe_router {
-                // ZMQ_PROBE_ROUTER: an empty message announces us to a ROUTER peer at once.
-                let _ = self.pipes.push_out(id, Message::single(Bytes::new()));
-            }
             self.pipes.mark_writable(id);
         } else {
             self.pipes.clear_peer(id);

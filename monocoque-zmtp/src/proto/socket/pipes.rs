@@ -1,5 +1,6 @@
-//! Per-peer queues and the two routing strategies every pattern is built from: load-balancing
-//! over pipes that can take a message, and fair-queuing over pipes that have one.
+//! Per-peer queues (pipes) with their high-water marks, and the two routing strategies every
+//! pattern is built from applied to them: [load-balancing](super::load_balance) over pipes that
+//! can take a message, and [fair-queuing](super::fair_queue) over pipes that have one.
 
 use std::collections::VecDeque;
 
@@ -7,6 +8,8 @@ use bytes::Bytes;
 use monocoque_core::{HighWaterMark, Message, PeerId, PeerTable};
 
 use super::Event;
+use super::fair_queue::FairQueue;
+use super::load_balance::LoadBalance;
 use crate::proto::codec::WriteBuffer;
 use crate::proto::command::Subscription;
 use crate::proto::greeting::Version;
@@ -163,9 +166,8 @@ impl Pipe {
 #[derive(Debug)]
 pub struct Pipes {
     table: PeerTable<Pipe>,
-    order: Vec<PeerId>,
-    cursor: usize,
-    with_input: VecDeque<PeerId>,
+    rotation: LoadBalance,
+    with_input: FairQueue,
     events: Vec<Event>,
     options: PatternOptions,
 }
@@ -174,9 +176,8 @@ impl Pipes {
     pub(crate) fn new(options: PatternOptions) -> Self {
         Self {
             table: PeerTable::new(),
-            order: Vec::new(),
-            cursor: 0,
-            with_input: VecDeque::new(),
+            rotation: LoadBalance::default(),
+            with_input: FairQueue::default(),
             events: Vec::new(),
             options,
         }
@@ -194,7 +195,7 @@ impl Pipes {
             in_hwm: HighWaterMark::from_option_value(self.options.recv_hwm),
             draining: false,
         });
-        self.order.push(id);
+        self.rotation.join(id);
         id
     }
 
@@ -221,17 +222,11 @@ impl Pipes {
             return;
         }
         self.leave_rotation(id);
-        self.with_input.retain(|&p| p != id);
+        self.with_input.remove(id);
     }
 
-    /// Takes `id` out of the load-balancing order, keeping the cursor on the same next pipe.
     fn leave_rotation(&mut self, id: PeerId) {
-        if let Some(pos) = self.order.iter().position(|&p| p == id) {
-            self.order.remove(pos);
-            if self.cursor > pos {
-                self.cursor -= 1;
-            }
-        }
+        self.rotation.leave(id);
     }
 
     /// The pipe `id`, if it is still attached.
@@ -258,17 +253,17 @@ impl Pipes {
 
     /// Every pipe id, in attach order.
     pub fn ids(&self) -> &[PeerId] {
-        &self.order
+        self.rotation.ids()
     }
 
     /// The number of pipes.
     pub fn len(&self) -> usize {
-        self.order.len()
+        self.rotation.ids().len()
     }
 
     /// Whether there are no pipes.
     pub fn is_empty(&self) -> bool {
-        self.order.is_empty()
+        self.rotation.ids().is_empty()
     }
 
     /// The options in force.
@@ -338,6 +333,14 @@ impl Pipes {
         Ok(())
     }
 
+    /// `ZMQ_PROBE_ROUTER` (ROUTER, DEALER and REQ): when it is on, an empty message announces us
+    /// to each new peer.
+    pub(crate) fn probe(&mut self, id: PeerId) {
+        if self.options.probe_router {
+            let _ = self.push_out(id, Message::single(Bytes::new()));
+        }
+    }
+
     /// Queues a subscription change for `id`. Subscriptions bypass the high-water mark: they are
     /// few and small, and losing one would silently change what the peer sends us.
     pub(crate) fn push_subscription(&mut self, id: PeerId, subscription: Subscription) {
@@ -352,25 +355,19 @@ impl Pipes {
 
     /// Load-balancing: the next pipe in round-robin order whose queue has room takes `message`.
     pub(crate) fn load_balance(&mut self, message: Message) -> Result<PeerId, Message> {
-        let n = self.order.len();
         let (immediate, conflate) = (self.options.immediate, self.options.conflate);
-        for _ in 0..n {
-            if self.cursor >= n {
-                self.cursor = 0;
-            }
-            let id = self.order[self.cursor];
-            self.cursor += 1;
-            if self
-                .table
+        let table = &self.table;
+        let next = self.rotation.next(|id| {
+            table
                 .get(id)
                 // A conflating queue always takes the newest message in place of the last.
                 .is_some_and(|p| (conflate || !p.is_full()) && accepts_traffic(p, immediate))
-            {
-                // Room was checked just above, so this cannot fail.
-                return self.push_out(id, message).map(|()| id);
-            }
+        });
+        match next {
+            // Room was checked just above, so this cannot fail.
+            Some(id) => self.push_out(id, message).map(|()| id),
+            None => Err(message),
         }
-        Err(message)
     }
 
     /// Queues a received message. The message is always kept (it has been read already); the
@@ -380,7 +377,7 @@ impl Pipes {
             return true;
         };
         if pipe.inbound.is_empty() {
-            self.with_input.push_back(id);
+            self.with_input.ready(id);
         }
         if self.options.conflate {
             // Only the newest message matters, and a conflating queue never pauses its reader.
@@ -401,24 +398,24 @@ impl Pipes {
 
     /// Fair-queuing: one message from the pipe whose turn it is.
     pub(crate) fn fair_queue(&mut self) -> Option<(PeerId, Message)> {
-        let id = self.with_input.pop_front()?;
+        let id = self.with_input.take_turn()?;
         let message = self.take_in(id)?;
         if self.table.get(id).is_some_and(|p| !p.inbound.is_empty()) {
-            self.with_input.push_back(id);
+            self.with_input.ready(id);
         }
         Some((id, message))
     }
 
     /// The pipe whose turn it is in the fair-queue, without taking its message.
     pub(crate) fn next_input(&self) -> Option<PeerId> {
-        self.with_input.front().copied()
+        self.with_input.next()
     }
 
     /// One message from pipe `id` only (REQ takes its reply from the peer it asked).
     pub(crate) fn recv_from(&mut self, id: PeerId) -> Option<Message> {
         let message = self.take_in(id)?;
         if self.table.get(id).is_some_and(|p| p.inbound.is_empty()) {
-            self.with_input.retain(|&p| p != id);
+            self.with_input.remove(id);
         }
         Some(message)
     }
@@ -502,14 +499,14 @@ impl Pipes {
                     pipe.inbound.len()
                 ));
             }
-            let turns = self.with_input.iter().filter(|&&p| p == id).count();
+            let turns = self.with_input.turns_of(id);
             if turns != usize::from(!pipe.inbound.is_empty()) {
                 return Err(format!(
                     "{id:?}: {turns} fair-queue turns with {} received",
                     pipe.inbound.len()
                 ));
             }
-            let in_rotation = self.order.contains(&id);
+            let in_rotation = self.rotation.contains(id);
             if in_rotation == pipe.draining {
                 return Err(format!(
                     "{id:?}: in rotation {in_rotation}, draining {}",
@@ -520,10 +517,15 @@ impl Pipes {
                 return Err(format!("{id:?}: a draining pipe is connected or empty"));
             }
         }
-        if let Some(id) = self.with_input.iter().find(|&&id| !self.table.contains(id)) {
+        if let Some(id) = self.with_input.iter().find(|&id| !self.table.contains(id)) {
             return Err(format!("{id:?}: a removed pipe has a fair-queue turn"));
         }
-        if let Some(id) = self.order.iter().find(|&&id| !self.table.contains(id)) {
+        if let Some(id) = self
+            .rotation
+            .ids()
+            .iter()
+            .find(|&&id| !self.table.contains(id))
+        {
             return Err(format!("{id:?}: a removed pipe is in the rotation"));
         }
         Ok(())

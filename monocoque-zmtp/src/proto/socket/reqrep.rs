@@ -46,6 +46,11 @@ impl Req {
 }
 
 impl Pattern for Req {
+    fn connected(&mut self, pipes: &mut Pipes, id: PeerId) -> bool {
+        pipes.probe(id);
+        true
+    }
+
     fn send(&mut self, pipes: &mut Pipes, mut message: Message) -> Result<(), SendError> {
         let options = pipes.options();
         let (correlate, relaxed) = (options.req_correlate, options.req_relaxed);
@@ -233,6 +238,7 @@ impl Pattern for Router {
         if let Some(pipe) = pipes.get_mut(id) {
             pipe.set_routing_id(routing_id);
         }
+        pipes.probe(id);
         true
     }
 

@@ -57,6 +57,11 @@ impl Pattern for Pull {
 pub(crate) struct Dealer;
 
 impl Pattern for Dealer {
+    fn connected(&mut self, pipes: &mut Pipes, id: PeerId) -> bool {
+        pipes.probe(id);
+        true
+    }
+
     fn send(&mut self, pipes: &mut Pipes, message: Message) -> Result<(), SendError> {
         load_balance(pipes, message)
     }
