@@ -13,6 +13,15 @@ use monocoque::{
     RouterSocket, SocketOptions, XPubSocket, XSubSocket,
 };
 
+/// Binds `endpoint`, retrying while a previous listener's port is not free yet.
+async fn bind_again(push: &PushSocket, endpoint: &str) {
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while let Err(error) = push.bind(endpoint).await {
+        assert!(Instant::now() < deadline, "bind {endpoint}: {error}");
+        compio::time::sleep(Duration::from_millis(5)).await;
+    }
+}
+
 /// A message of `frames` frames of 8 KiB, each frame tagged with its index.
 fn many_frames(frames: usize) -> Message {
     (0..frames)
@@ -186,4 +195,50 @@ async fn an_xpub_that_is_not_read_holds_at_most_its_recv_hwm() {
         "the unread XPUB held {} of {TOTAL} messages (recv_hwm {HWM})",
         held.len()
     );
+}
+
+/// A connecting PULL whose application does not read fills its queue, and its peer restarts: the
+/// new connection delivers into the full queue (what it had already read cannot be given back),
+/// and the queue's count must follow every message through, so that reading it all resumes the
+/// reader (the count used to drift and trip an assertion the network could reach).
+#[compio::test]
+async fn a_full_queue_carried_across_a_reconnection_drains_and_resumes() {
+    const HWM: usize = 10;
+    let port = free_port();
+    let endpoint = tcp_port(port);
+    let pull = PullSocket::with_options(
+        SocketOptions::new()
+            .recv_hwm(HWM)
+            .reconnect_interval(Duration::from_millis(10)),
+    )
+    .unwrap();
+    pull.connect(&endpoint).unwrap();
+    let mut next = 0u32;
+    for _round in 0..3 {
+        let push =
+            PushSocket::with_options(SocketOptions::new().linger(Some(Duration::ZERO))).unwrap();
+        bind_again(&push, &endpoint).await;
+        wait_until("the PULL connected", || push.connected_peers() == 1).await;
+        for _ in 0..3 * HWM {
+            push.send(Message::single(num(next))).await.unwrap();
+            next += 1;
+        }
+        // The PUSH goes away with what the PULL did not take; the PULL reconnects to the next.
+        drop(push);
+    }
+    // Everything the PULL took arrives in order, then the next peer's message: reading it all
+    // resumes the reader.
+    let push = PushSocket::new();
+    bind_again(&push, &endpoint).await;
+    push.send(Message::single(num(u32::MAX))).await.unwrap();
+    let mut last = None;
+    loop {
+        let message = within("the next message", pull.recv()).await.unwrap();
+        let n = read_num(&message[0]);
+        if n == u32::MAX {
+            break;
+        }
+        assert!(last.is_none_or(|l| n > l), "reordered: {n} after {last:?}");
+        last = Some(n);
+    }
 }

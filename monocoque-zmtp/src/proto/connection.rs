@@ -752,6 +752,61 @@ mod tests {
     }
 
     #[test]
+    fn an_error_from_the_peer_ends_the_handshake_as_incompatible() {
+        let now = Instant::now();
+        let mut conn = Connection::new(
+            ConnectionConfig::new(SocketType::Dealer),
+            Box::new(Null::new()),
+            now,
+        );
+        let mut input = BytesMut::from(
+            &crate::proto::Greeting::new(crate::proto::MechanismName::NULL, false).encode()[..],
+        );
+        let mut out = WriteBuffer::new();
+        out.push_command(&Command::Error(Bytes::from_static(b"go away")));
+        input.extend_from_slice(&out.take_contiguous());
+        let end = conn.poll_input(&mut input, now).unwrap_err();
+        assert_eq!(
+            end,
+            DisconnectReason::Incompatible(ProtocolError::PeerError {
+                reason: Bytes::from_static(b"go away")
+            })
+        );
+        assert!(!end.allows_reconnect(), "RFC 37: an ERROR is fatal");
+        // Nothing more is read from a failed connection.
+        assert_eq!(conn.poll_input(&mut input, now), Err(end));
+    }
+
+    #[test]
+    fn a_reader_that_stops_leaves_the_rest_in_the_buffer() {
+        let mut pair = Pair::push_pull();
+        pair.drive().unwrap();
+        for i in 0..10u8 {
+            pair.a
+                .transmit_buffer()
+                .push_message(&Message::single(vec![i]));
+        }
+        while let Some(chunks) = pair.a.poll_transmit() {
+            chunks.iter().for_each(|c| pair.to_b.extend_from_slice(c));
+        }
+        // The socket takes three, then its queue is full: the rest waits, whole, in the buffer.
+        for i in 0..3u8 {
+            assert_eq!(
+                pair.b.poll_input(&mut pair.to_b, pair.now).unwrap(),
+                Some(ConnectionEvent::Message(Message::single(vec![i])))
+            );
+        }
+        assert_eq!(pair.to_b.len(), 7 * 3);
+        assert_eq!(pair.b.partial_bytes(&pair.to_b), 0);
+        for i in 3..10u8 {
+            assert_eq!(
+                pair.b.poll_input(&mut pair.to_b, pair.now).unwrap(),
+                Some(ConnectionEvent::Message(Message::single(vec![i])))
+            );
+        }
+    }
+
+    #[test]
     fn a_message_of_many_large_frames_is_written_in_capped_batches() {
         let mut pair = Pair::push_pull();
         pair.drive().unwrap();
