@@ -135,8 +135,11 @@ impl Driver {
         let mut timer_at: Option<Instant> = None;
         let mut undecoded = false;
         let mut asked = 0;
+        // Listening starts before the state is looked at, so that no wake-up is missed; a
+        // listener that has not fired yet still covers the next look.
+        let mut listener = None;
         loop {
-            let mut listener = self.signals.wake.listen();
+            let listening = listener.get_or_insert_with(|| self.signals.wake.listen());
             if self.signals.closing.get() {
                 return DisconnectReason::ClosedLocally;
             }
@@ -203,7 +206,7 @@ impl Driver {
                 if timer.as_mut().poll(cx).is_ready() {
                     return Poll::Ready(Woken::Timer);
                 }
-                if Pin::new(&mut listener).poll(cx).is_ready() {
+                if Pin::new(&mut *listening).poll(cx).is_ready() {
                     return Poll::Ready(Woken::Signal);
                 }
                 Poll::Pending
@@ -245,7 +248,7 @@ impl Driver {
                         return reason;
                     }
                 }
-                Woken::Signal => {}
+                Woken::Signal => listener = None,
             }
         }
     }
