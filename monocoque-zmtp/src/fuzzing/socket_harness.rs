@@ -639,6 +639,11 @@ impl Harness {
 
     fn send(&mut self, frames: &[FrameKind]) -> Result<(), String> {
         let message = self.message(frames);
+        if message.is_empty() {
+            // No frame, nothing ZMTP can carry: refused, whatever the type.
+            let result = self.core.send(message.clone());
+            return expect_send(result, Err(SendErrorKind::InvalidMessage), &message);
+        }
         match self.socket_type {
             SocketType::Pull | SocketType::Sub => {
                 let result = self.core.send(message.clone());

@@ -50,7 +50,8 @@ pub enum SendErrorKind {
     /// ROUTER with mandatory routing: no connected peer has this routing id.
     #[error("no peer has this routing id")]
     HostUnreachable,
-    /// The message does not fit the pattern (a ROUTER message without a routing id frame).
+    /// The message does not fit the pattern: it has no frames at all, or it is a ROUTER message
+    /// without a routing id frame.
     #[error("the message does not fit the socket's pattern")]
     InvalidMessage,
     /// The socket is closed.
@@ -249,8 +250,13 @@ impl SocketCore {
         self.pipes.detach(id);
     }
 
-    /// Sends an application message according to the pattern.
+    /// Sends an application message according to the pattern. A message of no frames is
+    /// refused with [`SendErrorKind::InvalidMessage`]: ZMTP has no way to carry it (libzmq's
+    /// smallest message is one empty frame), so it would vanish.
     pub fn send(&mut self, message: Message) -> Result<(), SendError> {
+        if message.is_empty() {
+            return Err(SendError::new(SendErrorKind::InvalidMessage, message));
+        }
         self.pattern.send(&mut self.pipes, message)
     }
 
@@ -720,6 +726,17 @@ mod tests {
         dealer.send(msg(&["while away"])).unwrap();
         assert!(dealer.connected(id, peer(SocketType::Router, None)));
         assert_eq!(messages(&mut dealer, id), vec![msg(&["while away"])]);
+    }
+
+    #[test]
+    fn a_message_of_no_frames_is_refused_not_lost() {
+        for socket_type in SocketType::ALL {
+            let mut core = core(socket_type, PatternOptions::default());
+            let _ = core.attach(Origin::Connect);
+            let error = core.send(Message::new()).unwrap_err();
+            assert_eq!(error.kind, SendErrorKind::InvalidMessage, "{socket_type}");
+            core.check_invariants().unwrap();
+        }
     }
 
     #[test]
