@@ -18,6 +18,8 @@ if [ "${CI:-}" = "true" ]; then
   cargo fmt --all -- --check
   cargo clippy --workspace --all-targets --locked -- -D warnings
   RUSTDOCFLAGS="-D warnings" cargo doc --workspace --no-deps --locked
+  # The three library crates are published together: each must package and build on its own.
+  cargo package -p monocoque-core -p monocoque-zmtp -p monocoque --locked
 fi
 
 cargo test --workspace --all-targets --locked

@@ -1,5 +1,9 @@
 //! Runtime-free building blocks of monocoque, a pure-Rust ZeroMQ (ZMTP 3.1) implementation.
 //!
+//! **An implementation detail of [`monocoque`](https://docs.rs/monocoque), with no stability
+//! promise of its own**: it is published because `monocoque` depends on it, and it changes with
+//! `monocoque` as that needs. Depend on `monocoque`, which re-exports what users need.
+//!
 //! Nothing here does I/O or reads a clock, so every type is deterministic and tested without
 //! sockets or sleeps. The protocol crate and the driver build on these:
 //!
