@@ -25,3 +25,6 @@ fi
 cargo test --workspace --all-targets --locked
 # Doc tests are not part of --all-targets.
 cargo test --workspace --doc --locked
+# The socket suite once more on compio's polling driver alone, the fallback where io_uring is
+# unavailable.
+cargo test -p monocoque-tests --no-default-features --features polling --locked
