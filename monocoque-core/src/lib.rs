@@ -43,5 +43,5 @@ pub use endpoint::{
     Endpoint, EndpointError, Host, IpcAddr, Port, TcpEndpoint, TcpSource, Transport,
 };
 pub use hwm::HighWaterMark;
-pub use message::Message;
+pub use message::{IntoFrames, Message};
 pub use peer_table::{PeerId, PeerTable};

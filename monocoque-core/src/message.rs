@@ -112,9 +112,21 @@ impl Message {
         self.0.iter().map(Bytes::len).sum()
     }
 
-    /// The frames, without copying.
-    pub fn into_frames(self) -> SmallVec<[Bytes; Self::INLINE_FRAMES]> {
-        self.0
+    /// The frames, by value, without copying.
+    ///
+    /// ```rust
+    /// use monocoque_core::Message;
+    /// let frames: Vec<_> = Message::from(["a", "b"]).into_frames().collect();
+    /// assert_eq!(frames, ["a", "b"]);
+    /// ```
+    pub fn into_frames(self) -> IntoFrames {
+        IntoFrames(self.0.into_iter())
+    }
+
+    /// Whether the frames have outgrown the inline storage (a test of the layout).
+    #[cfg(test)]
+    fn spilled(&self) -> bool {
+        self.0.spilled()
     }
 }
 
@@ -139,12 +151,38 @@ impl Index<usize> for Message {
 
 impl IntoIterator for Message {
     type Item = Bytes;
-    type IntoIter = smallvec::IntoIter<[Bytes; Self::INLINE_FRAMES]>;
+    type IntoIter = IntoFrames;
 
     fn into_iter(self) -> Self::IntoIter {
-        self.0.into_iter()
+        self.into_frames()
     }
 }
+
+/// The frames of a message, by value: [`Message::into_frames`] and `for frame in message`.
+#[derive(Debug)]
+pub struct IntoFrames(smallvec::IntoIter<[Bytes; Message::INLINE_FRAMES]>);
+
+impl Iterator for IntoFrames {
+    type Item = Bytes;
+
+    fn next(&mut self) -> Option<Bytes> {
+        self.0.next()
+    }
+
+    fn size_hint(&self) -> (usize, Option<usize>) {
+        self.0.size_hint()
+    }
+}
+
+impl DoubleEndedIterator for IntoFrames {
+    fn next_back(&mut self) -> Option<Bytes> {
+        self.0.next_back()
+    }
+}
+
+impl ExactSizeIterator for IntoFrames {}
+
+impl std::iter::FusedIterator for IntoFrames {}
 
 impl<'a> IntoIterator for &'a Message {
     type Item = &'a Bytes;
@@ -328,8 +366,8 @@ mod tests {
     #[test]
     fn three_frames_stay_inline() {
         let msg = Message::from(["id", "", "body"]);
-        assert!(!msg.clone().into_frames().spilled());
-        assert!(msg.with("fourth").into_frames().spilled());
+        assert!(!msg.spilled());
+        assert!(msg.with("fourth").spilled());
         assert!(size_of::<Message>() <= 104);
     }
 

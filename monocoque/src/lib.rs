@@ -72,7 +72,8 @@ mod sockets;
 
 #[doc(inline)]
 pub use monocoque_core::{
-    Backoff, Endpoint, EndpointError, HighWaterMark, Message, PeerId, PeerTable,
+    Endpoint, EndpointError, Host, IntoFrames, IpcAddr, Message, Port, TcpEndpoint, TcpSource,
+    Transport,
 };
 #[doc(inline)]
 pub use monocoque_zmtp::driver::{

@@ -340,11 +340,6 @@ impl Socket {
         self.lingered.set(true);
     }
 
-    /// Pipe ids, for tests.
-    #[doc(hidden)]
-    pub fn pipe_ids(&self) -> Vec<PeerId> {
-        self.shared.core.borrow().pipes().ids().to_vec()
-    }
 }
 
 impl Drop for Socket {

@@ -140,7 +140,7 @@ impl Pattern for Rep {
             return Err(RecvError::InvalidState);
         }
         while let Some((id, request)) = pipes.fair_queue() {
-            let mut frames = request.into_frames().into_iter();
+            let mut frames = request.into_frames();
             let mut envelope = Envelope::new();
             // > The REP socket MUST discard silently any messages received that do not have an
             // > empty delimiter frame. (RFC 28)
