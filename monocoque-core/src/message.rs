@@ -107,6 +107,19 @@ impl Message {
         self.0.last()
     }
 
+    /// Frame `index` as text: `None` past the last frame, an error if it is not UTF-8.
+    ///
+    /// ```rust
+    /// use monocoque_core::Message;
+    /// let message = Message::from(vec!["topic", "payload"]);
+    /// assert_eq!(message.frame_str(1), Some(Ok("payload")));
+    /// assert_eq!(message.frame_str(2), None);
+    /// assert!(Message::from(vec![0xffu8]).frame_str(0).unwrap().is_err());
+    /// ```
+    pub fn frame_str(&self, index: usize) -> Option<Result<&str, std::str::Utf8Error>> {
+        self.0.get(index).map(|frame| std::str::from_utf8(frame))
+    }
+
     /// The total payload size: the sum of the frame lengths.
     pub fn byte_len(&self) -> usize {
         self.0.iter().map(Bytes::len).sum()
@@ -265,9 +278,48 @@ impl From<Vec<Bytes>> for Message {
     }
 }
 
-impl From<SmallVec<[Bytes; Self::INLINE_FRAMES]>> for Message {
-    fn from(frames: SmallVec<[Bytes; Self::INLINE_FRAMES]>) -> Self {
-        Self(frames)
+/// Each string becomes a frame (copied): `Message::from(vec!["topic", "payload"])`.
+impl From<Vec<&str>> for Message {
+    fn from(frames: Vec<&str>) -> Self {
+        frames
+            .into_iter()
+            .map(|f| Bytes::copy_from_slice(f.as_bytes()))
+            .collect()
+    }
+}
+
+/// Each string becomes a frame, without copying.
+impl From<Vec<String>> for Message {
+    fn from(frames: Vec<String>) -> Self {
+        frames.into_iter().collect()
+    }
+}
+
+/// Each byte vector becomes a frame, without copying.
+impl From<Vec<Vec<u8>>> for Message {
+    fn from(frames: Vec<Vec<u8>>) -> Self {
+        frames.into_iter().collect()
+    }
+}
+
+/// Each slice becomes a frame (copied).
+impl From<&[&[u8]]> for Message {
+    fn from(frames: &[&[u8]]) -> Self {
+        frames.iter().map(|f| Bytes::copy_from_slice(f)).collect()
+    }
+}
+
+/// The frames, cheaply (each `Bytes` is a reference-counted handle).
+impl From<&[Bytes]> for Message {
+    fn from(frames: &[Bytes]) -> Self {
+        frames.iter().cloned().collect()
+    }
+}
+
+/// The frames of a message, as a vector.
+impl From<Message> for Vec<Bytes> {
+    fn from(message: Message) -> Self {
+        message.into_frames().collect()
     }
 }
 
@@ -369,6 +421,21 @@ mod tests {
         assert!(!msg.spilled());
         assert!(msg.with("fourth").spilled());
         assert!(size_of::<Message>() <= 104);
+    }
+
+    #[test]
+    fn conversions_users_reach_for() {
+        let expected = Message::from(["a", "b"]);
+        assert_eq!(Message::from(vec!["a", "b"]), expected);
+        assert_eq!(
+            Message::from(vec!["a".to_owned(), "b".to_owned()]),
+            expected
+        );
+        assert_eq!(Message::from(vec![b"a".to_vec(), b"b".to_vec()]), expected);
+        assert_eq!(Message::from(&[&b"a"[..], &b"b"[..]][..]), expected);
+        let frames = [Bytes::from("a"), Bytes::from("b")];
+        assert_eq!(Message::from(&frames[..]), expected);
+        assert_eq!(Vec::<Bytes>::from(expected), frames);
     }
 
     #[test]

@@ -87,6 +87,20 @@ macro_rules! socket_type {
                 self.0.connected_peers()
             }
 
+            /// Waits until at least one peer has completed its handshake, for at most `timeout`
+            /// (`None`: as long as it takes), and says whether one has. Messages sent before a
+            /// peer is there may be dropped (PUB) or wait in a queue; this is the cure for the
+            /// slow joiner.
+            pub async fn wait_connected(&self, timeout: Option<std::time::Duration>) -> bool {
+                self.0.wait_connected(timeout).await
+            }
+
+            /// The socket type (libzmq's `ZMQ_TYPE`).
+            #[doc(alias = "ZMQ_TYPE")]
+            pub fn socket_type(&self) -> SocketType {
+                self.0.socket_type()
+            }
+
             /// Waits until every queued message has been written (for a `connect` endpoint,
             /// once its peer is there), for at most the linger time (`SocketOptions::linger`,
             /// default: no limit, as libzmq), then closes. Dropping the socket does the same

@@ -533,3 +533,24 @@ async fn an_xpub_xsub_proxy_forwards_between_a_pub_and_a_sub() {
         ]
     );
 }
+
+/// The slow-joiner aid: a PUB can wait until a subscriber is there before it publishes.
+#[compio::test]
+async fn a_pub_waits_until_a_subscriber_is_connected() {
+    let publisher = PubSocket::new();
+    assert_eq!(publisher.socket_type(), monocoque::SocketType::Pub);
+    let endpoint = publisher.bind(TCP_ANY).await.unwrap().to_string();
+    assert!(
+        !publisher
+            .wait_connected(Some(Duration::from_millis(20)))
+            .await,
+        "no subscriber yet"
+    );
+    let subscriber = SubSocket::new();
+    subscriber.connect(&endpoint).unwrap();
+    assert!(
+        within("a subscriber", publisher.wait_connected(None)).await,
+        "a subscriber connected"
+    );
+    assert_eq!(publisher.connected_peers(), 1);
+}

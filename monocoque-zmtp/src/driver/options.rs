@@ -305,6 +305,7 @@ impl SocketOptions {
         Ok(())
     }
 
+    #[doc(alias = "ZMQ_SNDHWM")]
     /// `ZMQ_SNDHWM`: messages queued per peer for sending (default 1000, 0 for no limit).
     /// Applies to peers attached afterwards.
     pub fn send_hwm(mut self, messages: usize) -> Self {
@@ -312,12 +313,14 @@ impl SocketOptions {
         self.mark(OptionName::SendHwm)
     }
 
+    #[doc(alias = "ZMQ_RCVHWM")]
     /// `ZMQ_RCVHWM`: messages queued per peer after receiving (default 1000, 0 for no limit).
     pub fn recv_hwm(mut self, messages: usize) -> Self {
         self.pattern.recv_hwm = messages;
         self.mark(OptionName::RecvHwm)
     }
 
+    #[doc(alias = "ZMQ_LINGER")]
     /// `ZMQ_LINGER`: how long queued messages may still take to be written once the socket is
     /// closed (default `None`: until they are, as libzmq's -1). [`close`](super::Socket::close)
     /// waits for that; dropping the socket returns at once and lets it happen in the background
@@ -327,12 +330,14 @@ impl SocketOptions {
         self.mark(OptionName::Linger)
     }
 
+    #[doc(alias = "ZMQ_RECONNECT_IVL")]
     /// `ZMQ_RECONNECT_IVL`: how long a connecting socket waits before it tries again (100 ms).
     pub fn reconnect_interval(mut self, interval: Duration) -> Self {
         self.reconnect_interval = interval;
         self.mark(OptionName::ReconnectInterval)
     }
 
+    #[doc(alias = "ZMQ_RECONNECT_IVL_MAX")]
     /// `ZMQ_RECONNECT_IVL_MAX`: with a maximum above the interval, each failed attempt doubles
     /// the wait up to it, with random jitter of up to one interval (default `None`: a fixed
     /// interval, as libzmq's 0).
@@ -341,6 +346,7 @@ impl SocketOptions {
         self.mark(OptionName::ReconnectIntervalMax)
     }
 
+    #[doc(alias = "ZMQ_CONNECT_TIMEOUT")]
     /// `ZMQ_CONNECT_TIMEOUT`: give up on a TCP connection attempt after this long, then retry
     /// (default `None`: the system's limit, as libzmq's 0).
     pub fn connect_timeout(mut self, timeout: Option<Duration>) -> Self {
@@ -348,12 +354,14 @@ impl SocketOptions {
         self.mark(OptionName::ConnectTimeout)
     }
 
+    #[doc(alias = "ZMQ_HANDSHAKE_IVL")]
     /// `ZMQ_HANDSHAKE_IVL`: how long a peer has to finish its handshake (30 s; `None` forever).
     pub fn handshake_timeout(mut self, timeout: Option<Duration>) -> Self {
         self.handshake_timeout = timeout;
         self.mark(OptionName::HandshakeInterval)
     }
 
+    #[doc(alias = "ZMQ_MAXMSGSIZE")]
     /// `ZMQ_MAXMSGSIZE`: the largest message accepted from a peer; a larger one closes that
     /// connection before anything of its size is allocated (default `None`: no limit).
     pub fn max_message_size(mut self, bytes: Option<u64>) -> Self {
@@ -361,12 +369,14 @@ impl SocketOptions {
         self.mark(OptionName::MaxMessageSize)
     }
 
+    #[doc(alias = "ZMQ_HEARTBEAT_IVL")]
     /// `ZMQ_HEARTBEAT_IVL`: send a PING on every connection this often (default: never).
     pub fn heartbeat_interval(mut self, interval: Duration) -> Self {
         self.heartbeat.interval = Some(interval).filter(|i| !i.is_zero());
         self.mark(OptionName::HeartbeatInterval)
     }
 
+    #[doc(alias = "ZMQ_HEARTBEAT_TTL")]
     /// `ZMQ_HEARTBEAT_TTL`: how long peers should wait for our traffic before they give up,
     /// announced in our PINGs (whole tenths of a second, at most 6553.5 s; default: no hint).
     pub fn heartbeat_ttl(mut self, ttl: Duration) -> Self {
@@ -374,6 +384,7 @@ impl SocketOptions {
         self.mark(OptionName::HeartbeatTtl)
     }
 
+    #[doc(alias = "ZMQ_HEARTBEAT_TIMEOUT")]
     /// `ZMQ_HEARTBEAT_TIMEOUT`: close a connection that sends nothing for this long after one of
     /// our PINGs (default: the heartbeat interval).
     pub fn heartbeat_timeout(mut self, timeout: Duration) -> Self {
@@ -381,6 +392,7 @@ impl SocketOptions {
         self.mark(OptionName::HeartbeatTimeout)
     }
 
+    #[doc(alias = "ZMQ_SNDTIMEO")]
     /// `ZMQ_SNDTIMEO`: how long `send` waits for room before it fails with `WouldBlock` and
     /// hands the message back (default `None`: forever).
     pub fn send_timeout(mut self, timeout: Option<Duration>) -> Self {
@@ -388,6 +400,7 @@ impl SocketOptions {
         self.mark(OptionName::SendTimeout)
     }
 
+    #[doc(alias = "ZMQ_RCVTIMEO")]
     /// `ZMQ_RCVTIMEO`: how long `recv` waits for a message before it fails with `WouldBlock`
     /// (default `None`: forever).
     pub fn recv_timeout(mut self, timeout: Option<Duration>) -> Self {
@@ -395,6 +408,7 @@ impl SocketOptions {
         self.mark(OptionName::RecvTimeout)
     }
 
+    #[doc(alias = "ZMQ_IMMEDIATE")]
     /// `ZMQ_IMMEDIATE`: queue messages only for peers whose connection is up; a connecting
     /// endpoint takes nothing until then, and loses its queue when the connection drops
     /// (default off).
@@ -404,11 +418,13 @@ impl SocketOptions {
     }
 
     switch! {
+        #[doc(alias = "ZMQ_CONFLATE")]
         /// `ZMQ_CONFLATE`: keep only the newest message in each send and receive queue (PUSH,
         /// PULL, PUB, SUB, DEALER; default off). Meant for single-frame "last value" streams.
         conflate => conflate, Conflate
     }
 
+    #[doc(alias = "ZMQ_ROUTING_ID")]
     /// `ZMQ_ROUTING_ID`: the identity announced to peers (REQ, DEALER and ROUTER send it); a
     /// ROUTER peer addresses us by it. 1 to 255 bytes, not starting with a zero byte.
     pub fn routing_id(mut self, id: impl Into<Bytes>) -> Self {
@@ -417,53 +433,62 @@ impl SocketOptions {
     }
 
     switch! {
+        #[doc(alias = "ZMQ_ROUTER_MANDATORY")]
         /// `ZMQ_ROUTER_MANDATORY` (ROUTER): a send to an unknown peer fails with
         /// `HostUnreachable`, and one to a full peer with `WouldBlock`, instead of being dropped.
         router_mandatory => router_mandatory, RouterMandatory
     }
 
     switch! {
+        #[doc(alias = "ZMQ_ROUTER_HANDOVER")]
         /// `ZMQ_ROUTER_HANDOVER` (ROUTER): a new peer announcing an identity already in use takes
         /// it over, and the old connection is closed (default: the newcomer is refused).
         router_handover => router_handover, RouterHandover
     }
 
     switch! {
+        #[doc(alias = "ZMQ_PROBE_ROUTER")]
         /// `ZMQ_PROBE_ROUTER` (ROUTER, DEALER, REQ): send an empty message to every new peer, so
         /// that a ROUTER learns our routing id at once.
         probe_router => probe_router, ProbeRouter
     }
 
     switch! {
+        #[doc(alias = "ZMQ_REQ_CORRELATE")]
         /// `ZMQ_REQ_CORRELATE` (REQ): put a request id in front of each request and accept only
         /// the reply that carries it back.
         req_correlate => req_correlate, ReqCorrelate
     }
 
     switch! {
+        #[doc(alias = "ZMQ_REQ_RELAXED")]
         /// `ZMQ_REQ_RELAXED` (REQ): allow a new request before the reply to the last one, which
         /// is then abandoned. Pair it with `req_correlate` so that a late reply is recognised.
         req_relaxed => req_relaxed, ReqRelaxed
     }
 
     switch! {
+        #[doc(alias = "ZMQ_XPUB_VERBOSE")]
         /// `ZMQ_XPUB_VERBOSE` (XPUB): hand every subscribe to the application, not only a topic's
         /// first.
         xpub_verbose => xpub_verbose, XpubVerbose
     }
 
     switch! {
+        #[doc(alias = "ZMQ_XPUB_VERBOSER")]
         /// `ZMQ_XPUB_VERBOSER` (XPUB): hand every subscribe and every cancel to the application.
         xpub_verboser => xpub_verboser, XpubVerboser
     }
 
     switch! {
+        #[doc(alias = "ZMQ_XPUB_MANUAL")]
         /// `ZMQ_XPUB_MANUAL` (XPUB): subscriptions are not applied by the socket; the
         /// application sees each one and calls `subscribe`/`unsubscribe` for the peer that sent
         /// it last.
         xpub_manual => xpub_manual, XpubManual
     }
 
+    #[doc(alias = "ZMQ_XPUB_WELCOME_MSG")]
     /// `ZMQ_XPUB_WELCOME_MSG` (XPUB): a message sent to every new subscriber.
     pub fn xpub_welcome_message(mut self, message: impl Into<Bytes>) -> Self {
         self.pattern.xpub_welcome = Some(message.into());
@@ -471,18 +496,21 @@ impl SocketOptions {
     }
 
     switch! {
+        #[doc(alias = "ZMQ_XSUB_VERBOSE_UNSUBSCRIBE")]
         /// `ZMQ_XSUB_VERBOSE_UNSUBSCRIBE` (XSUB): forward every cancel upstream, not only a
         /// topic's last.
         xsub_verbose_unsubscribe => xsub_verbose_unsubscribe, XsubVerboseUnsubscribe
     }
 
     switch! {
+        #[doc(alias = "ZMQ_INVERT_MATCHING")]
         /// `ZMQ_INVERT_MATCHING` (PUB, XPUB, SUB): a publisher sends each message to the peers
         /// whose subscriptions do *not* match it, and a SUB keeps what does not match. Both ends
         /// must set it.
         invert_matching => invert_matching, InvertMatching
     }
 
+    #[doc(alias = "ZMQ_TCP_KEEPALIVE")]
     /// `ZMQ_TCP_KEEPALIVE` and its `_IDLE`, `_INTVL`, `_CNT` companions: turn TCP keepalive on
     /// with these settings, or off with `None` (default: the system's setting).
     pub fn tcp_keepalive(mut self, keepalive: Option<TcpKeepalive>) -> Self {
@@ -490,6 +518,7 @@ impl SocketOptions {
         self.mark(OptionName::TcpKeepalive)
     }
 
+    #[doc(alias = "ZMQ_SNDBUF")]
     /// `ZMQ_SNDBUF`: the kernel send buffer of each connection, in bytes (default: the
     /// system's).
     pub fn send_buffer(mut self, bytes: usize) -> Self {
@@ -497,6 +526,7 @@ impl SocketOptions {
         self.mark(OptionName::SendBuffer)
     }
 
+    #[doc(alias = "ZMQ_RCVBUF")]
     /// `ZMQ_RCVBUF`: the kernel receive buffer of each connection, in bytes.
     pub fn recv_buffer(mut self, bytes: usize) -> Self {
         self.recv_buffer = Some(bytes);

@@ -321,6 +321,23 @@ impl Socket {
         self.shared.with_core(|core| core.unsubscribe(topic));
     }
 
+    /// Waits until at least one peer has completed its handshake, for at most `timeout` (`None`:
+    /// as long as it takes). Returns whether one has: the cure for the slow joiner, a PUB that
+    /// publishes before its subscribers are there.
+    pub async fn wait_connected(&self, timeout: Option<Duration>) -> bool {
+        let deadline = timeout.map(|t| Instant::now() + t);
+        loop {
+            // Every completed handshake notifies `send_ready`.
+            let listener = self.shared.send_ready.listen();
+            if self.connected_peers() > 0 {
+                return true;
+            }
+            if !wait(listener, deadline).await {
+                return self.connected_peers() > 0;
+            }
+        }
+    }
+
     /// The number of peers with a live connection.
     pub fn connected_peers(&self) -> usize {
         let core = self.shared.core.borrow();
@@ -339,7 +356,6 @@ impl Socket {
         flush(&self.shared, linger).await;
         self.lingered.set(true);
     }
-
 }
 
 impl Drop for Socket {
