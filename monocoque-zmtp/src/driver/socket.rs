@@ -19,14 +19,29 @@ use super::transport::{self, Listener};
 use crate::proto::{DisconnectReason, Origin, RecvError, SendError, SendErrorKind, SocketType};
 
 /// Errors of `bind`, `connect`, `unbind` and `disconnect`.
+///
+/// A wrapped cause is returned by [`source`](std::error::Error::source), not repeated in the
+/// message, so that error reporters (`anyhow`'s `{:#}`, ...) print each cause once.
+///
+/// ```
+/// use std::error::Error as _;
+/// use monocoque_zmtp::driver::{Socket, SocketOptions};
+/// use monocoque_zmtp::proto::SocketType;
+/// # compio::runtime::Runtime::new().unwrap().block_on(async {
+/// let push = Socket::new(SocketType::Push, SocketOptions::new()).unwrap();
+/// let error = push.connect("tcp://127.0.0.1").unwrap_err();
+/// assert_eq!(error.to_string(), "invalid endpoint");
+/// assert_eq!(error.source().unwrap().to_string(), "no port in `127.0.0.1`");
+/// # });
+/// ```
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum Error {
     /// The endpoint string does not parse.
-    #[error("invalid endpoint: {0}")]
+    #[error("invalid endpoint")]
     Endpoint(#[from] EndpointError),
     /// Binding failed (address in use, permission, unknown host...).
-    #[error("cannot bind {endpoint}: {source}")]
+    #[error("cannot bind {endpoint}")]
     Bind {
         /// The endpoint as given.
         endpoint: String,
