@@ -253,3 +253,20 @@ async fn binding_a_port_in_use_fails() {
         Message::from("ok")
     );
 }
+
+/// Outside a compio runtime, `connect` and `bind` say what is wrong instead of panicking in the
+/// runtime.
+#[test]
+fn connecting_outside_a_runtime_is_a_typed_error() {
+    let push = PushSocket::new();
+    let error = push.connect("tcp://127.0.0.1:5555").unwrap_err();
+    assert!(matches!(error, Error::NoRuntime), "{error}");
+    assert!(error.to_string().contains("compio runtime"));
+    // Polled once on a thread with no runtime, `bind` fails at once.
+    let mut bind = std::pin::pin!(push.bind("tcp://127.0.0.1:0"));
+    let mut cx = std::task::Context::from_waker(std::task::Waker::noop());
+    assert!(matches!(
+        bind.as_mut().poll(&mut cx),
+        std::task::Poll::Ready(Err(Error::NoRuntime))
+    ));
+}

@@ -54,6 +54,18 @@ pub enum Error {
     /// `disconnect` of an endpoint this socket is not connected to.
     #[error("not connected to {0}")]
     NotConnected(String),
+    /// `bind` or `connect` on a thread with no compio runtime: a socket's connections are
+    /// tasks of the runtime of the thread that binds or connects it.
+    #[error(
+        "no compio runtime on this thread: bind and connect inside `compio::runtime::Runtime::block_on` or a `#[compio::main]` function"
+    )]
+    NoRuntime,
+}
+
+/// Fails with [`Error::NoRuntime`] outside a compio runtime, where spawning the connection tasks
+/// would panic.
+fn in_runtime() -> Result<(), Error> {
+    compio::runtime::Runtime::try_with_current(|_| ()).map_err(|_| Error::NoRuntime)
 }
 
 /// A ZeroMQ socket of any type on the current compio runtime.
@@ -136,6 +148,7 @@ impl Socket {
     /// Listens on `endpoint` (`tcp://host:port`, `tcp://*:port`, `tcp://127.0.0.1:0`,
     /// `ipc:///path`, `ipc://@name`) and returns the endpoint as bound, with the real port.
     pub async fn bind(&self, endpoint: &str) -> Result<Endpoint, Error> {
+        in_runtime()?;
         let requested: Endpoint = endpoint.parse()?;
         let (listener, actual) = match Listener::bind(&requested).await {
             Ok(bound) => bound,
@@ -180,6 +193,7 @@ impl Socket {
     /// Returns at once, as libzmq does: messages sent meanwhile wait in this endpoint's queue
     /// (up to the send high-water mark) and leave when the connection is up.
     pub fn connect(&self, endpoint: &str) -> Result<(), Error> {
+        in_runtime()?;
         let endpoint: Endpoint = endpoint.parse()?;
         let id = self.shared.attach(Origin::Connect);
         let task = compio::runtime::spawn(connect_loop(self.shared.clone(), endpoint.clone(), id));
