@@ -88,7 +88,7 @@ async fn fill_before_peer(tx: &impl Tx, hwm: usize, make: impl Fn(u32) -> Messag
         "the send gave up after {:?}, before its send timeout",
         started.elapsed()
     );
-    assert_eq!(error.kind, SendErrorKind::WouldBlock);
+    assert_eq!(error.kind, SendErrorKind::TimedOut);
     assert_eq!(error.message, make(queued));
 
     let cancelled = compio::time::timeout(BLOCKED / 2, tx.send_msg(make(queued))).await;

@@ -393,7 +393,7 @@ impl SocketOptions {
     }
 
     #[doc(alias = "ZMQ_SNDTIMEO")]
-    /// `ZMQ_SNDTIMEO`: how long `send` waits for room before it fails with `WouldBlock` and
+    /// `ZMQ_SNDTIMEO`: how long `send` waits for room before it fails with `TimedOut` and
     /// hands the message back (default `None`: forever).
     pub fn send_timeout(mut self, timeout: Option<Duration>) -> Self {
         self.send_timeout = timeout;
@@ -401,7 +401,7 @@ impl SocketOptions {
     }
 
     #[doc(alias = "ZMQ_RCVTIMEO")]
-    /// `ZMQ_RCVTIMEO`: how long `recv` waits for a message before it fails with `WouldBlock`
+    /// `ZMQ_RCVTIMEO`: how long `recv` waits for a message before it fails with `TimedOut`
     /// (default `None`: forever).
     pub fn recv_timeout(mut self, timeout: Option<Duration>) -> Self {
         self.recv_timeout = timeout;

@@ -278,7 +278,7 @@ impl Socket {
             }
             if !wait(listener, deadline).await {
                 return Err(SendError {
-                    kind: SendErrorKind::WouldBlock,
+                    kind: SendErrorKind::TimedOut,
                     message,
                 });
             }
@@ -321,7 +321,7 @@ impl Socket {
                 other => return other,
             }
             if !wait(listener, deadline).await {
-                return Err(RecvError::WouldBlock);
+                return Err(RecvError::TimedOut);
             }
         }
     }

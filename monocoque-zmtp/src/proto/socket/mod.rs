@@ -41,6 +41,10 @@ pub enum SendErrorKind {
     /// No peer can take the message now (every queue at its high-water mark, or no peer at all).
     #[error("no peer can take the message now")]
     WouldBlock,
+    /// No peer could take the message within the send timeout (`ZMQ_SNDTIMEO`; libzmq's
+    /// `EAGAIN` after the wait).
+    #[error("no peer could take the message within the send timeout")]
+    TimedOut,
     /// This socket type cannot send (PULL, SUB).
     #[error("this socket type cannot send")]
     NotSupported,
@@ -82,6 +86,10 @@ pub enum RecvError {
     /// Nothing to receive now.
     #[error("nothing to receive now")]
     WouldBlock,
+    /// Nothing arrived within the receive timeout (`ZMQ_RCVTIMEO`; libzmq's `EAGAIN` after the
+    /// wait).
+    #[error("nothing arrived within the receive timeout")]
+    TimedOut,
     /// This socket type cannot receive (PUSH, PUB).
     #[error("this socket type cannot receive")]
     NotSupported,
