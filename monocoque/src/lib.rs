@@ -77,8 +77,8 @@ pub use monocoque_core::{
 };
 #[doc(inline)]
 pub use monocoque_zmtp::driver::{
-    Error, Monitor, MonitorEvent, MonitorEventKind, OptionError, OptionName, SocketOptions,
-    TcpKeepalive,
+    Error, Monitor, MonitorEvent, MonitorEventKind, MonitorMask, OptionError, OptionName,
+    SocketOptions, TcpKeepalive,
 };
 #[doc(inline)]
 pub use monocoque_zmtp::proto::{DisconnectReason, SocketType};

@@ -2,7 +2,7 @@
 
 use bytes::Bytes;
 use monocoque_core::{Endpoint, Message};
-use monocoque_zmtp::driver::{Error, Monitor, OptionError, Socket, SocketOptions};
+use monocoque_zmtp::driver::{Error, Monitor, MonitorMask, OptionError, Socket, SocketOptions};
 use monocoque_zmtp::proto::{RecvError, SendError, SocketType};
 
 macro_rules! socket_type {
@@ -49,10 +49,18 @@ macro_rules! socket_type {
             }
 
             /// Starts a monitor: a stream of this socket's connection events (listening,
-            /// accepted, connected, handshake succeeded or failed, disconnected, ...). A second
-            /// call replaces the first.
+            /// accepted, connected, handshake succeeded or failed, disconnected with its reason,
+            /// ...). Several monitors may watch one socket.
             pub fn monitor(&self) -> Monitor {
                 self.0.monitor()
+            }
+
+            /// Starts a monitor of the events in `mask` only, as libzmq's `zmq_socket_monitor`
+            /// with an events argument: `MonitorMask::HANDSHAKE_SUCCEEDED |
+            /// MonitorMask::DISCONNECTED`.
+            #[doc(alias = "zmq_socket_monitor")]
+            pub fn monitor_events(&self, mask: MonitorMask) -> Monitor {
+                self.0.monitor_events(mask)
             }
 
             /// Listens on `endpoint` (`tcp://127.0.0.1:0`, `tcp://*:5555`, `ipc:///tmp/x.sock`,

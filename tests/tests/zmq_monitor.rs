@@ -17,7 +17,9 @@ mod zmq_monitor {
     use std::net::SocketAddr;
 
     use crate::zmq_common::{BindAddr, TCP_ANY, Transport, msg, next_event, within};
-    use monocoque::{DealerSocket, Monitor, MonitorEvent, MonitorEventKind, SocketOptions};
+    use monocoque::{
+        DealerSocket, Monitor, MonitorEvent, MonitorEventKind, MonitorMask, SocketOptions,
+    };
 
     /// libzmq's `bounce`: a message from the client to the server and back.
     async fn bounce(server: &DealerSocket, client: &DealerSocket) {
@@ -207,19 +209,31 @@ mod zmq_monitor {
     }
 
     /// What replaces `test_monitor_invalid_protocol_fails`: there is no endpoint to get wrong; a
-    /// monitor is a stream, and a second `monitor()` replaces the first, which is told it stopped.
+    /// monitor is a stream. Several may watch one socket, each with its events mask, and each is
+    /// told when the socket is gone.
     #[compio::test]
     async fn monitor_is_a_stream_not_an_endpoint() {
         let socket = DealerSocket::new();
         let first = socket.monitor();
         let second = socket.monitor();
-        assert_eq!(
-            next_event(&first).await.kind,
-            MonitorEventKind::MonitorStopped
-        );
-        assert_eq!(within("the end", first.recv()).await, None);
-        socket.bind(TCP_ANY).await.unwrap();
+        let handshakes = socket.monitor_events(MonitorMask::HANDSHAKE_SUCCEEDED);
+        let endpoint = socket.bind(TCP_ANY).await.unwrap().to_string();
+        assert_eq!(next_event(&first).await.kind, MonitorEventKind::Listening);
         assert_eq!(next_event(&second).await.kind, MonitorEventKind::Listening);
-        assert!(first.try_recv().is_none());
+        let peer = DealerSocket::new();
+        peer.connect(&endpoint).unwrap();
+        assert_eq!(
+            next_event(&handshakes).await.kind,
+            MonitorEventKind::HandshakeSucceeded,
+            "the mask keeps Listening and Accepted out"
+        );
+        drop(socket);
+        for monitor in [&first, &second, &handshakes] {
+            let mut last = None;
+            while let Some(event) = within("the end", monitor.recv()).await {
+                last = Some(event.kind);
+            }
+            assert_eq!(last, Some(MonitorEventKind::MonitorStopped));
+        }
     }
 }

@@ -10,6 +10,6 @@ mod signal;
 mod socket;
 mod transport;
 
-pub use monitor::{Monitor, MonitorEvent, MonitorEventKind};
+pub use monitor::{Monitor, MonitorEvent, MonitorEventKind, MonitorMask};
 pub use options::{OptionError, OptionName, SocketOptions, TcpKeepalive};
 pub use socket::{Error, Socket};

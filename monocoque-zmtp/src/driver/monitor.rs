@@ -64,6 +64,92 @@ pub enum MonitorEventKind {
     MonitorStopped,
 }
 
+impl MonitorEventKind {
+    /// libzmq's `ZMQ_EVENT_*` value of the event.
+    pub fn zmq_event(&self) -> u16 {
+        match self {
+            Self::Connected => 0x0001,
+            Self::ConnectDelayed { .. } => 0x0002,
+            Self::ConnectRetried { .. } => 0x0004,
+            Self::Listening => 0x0008,
+            Self::BindFailed { .. } => 0x0010,
+            Self::Accepted => 0x0020,
+            Self::AcceptFailed { .. } => 0x0040,
+            Self::Closed => 0x0080,
+            Self::Disconnected { .. } => 0x0200,
+            Self::MonitorStopped => 0x0400,
+            Self::HandshakeSucceeded => 0x1000,
+            Self::HandshakeFailedProtocol { .. } => 0x2000,
+            Self::HandshakeFailedAuth { .. } => 0x4000,
+        }
+    }
+}
+
+/// Which events a monitor receives: libzmq's `ZMQ_EVENT_*` bits, combined with `|`.
+///
+/// ```
+/// use monocoque_zmtp::driver::{MonitorEventKind, MonitorMask};
+/// let mask = MonitorMask::HANDSHAKE_SUCCEEDED | MonitorMask::DISCONNECTED;
+/// assert!(mask.contains(&MonitorEventKind::HandshakeSucceeded));
+/// assert!(!mask.contains(&MonitorEventKind::Listening));
+/// // The end of the stream is never filtered out.
+/// assert!(mask.contains(&MonitorEventKind::MonitorStopped));
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct MonitorMask(u16);
+
+impl MonitorMask {
+    /// `ZMQ_EVENT_CONNECTED`
+    pub const CONNECTED: Self = Self(0x0001);
+    /// `ZMQ_EVENT_CONNECT_DELAYED`
+    pub const CONNECT_DELAYED: Self = Self(0x0002);
+    /// `ZMQ_EVENT_CONNECT_RETRIED`
+    pub const CONNECT_RETRIED: Self = Self(0x0004);
+    /// `ZMQ_EVENT_LISTENING`
+    pub const LISTENING: Self = Self(0x0008);
+    /// `ZMQ_EVENT_BIND_FAILED`
+    pub const BIND_FAILED: Self = Self(0x0010);
+    /// `ZMQ_EVENT_ACCEPTED`
+    pub const ACCEPTED: Self = Self(0x0020);
+    /// `ZMQ_EVENT_ACCEPT_FAILED`
+    pub const ACCEPT_FAILED: Self = Self(0x0040);
+    /// `ZMQ_EVENT_CLOSED`
+    pub const CLOSED: Self = Self(0x0080);
+    /// `ZMQ_EVENT_DISCONNECTED`
+    pub const DISCONNECTED: Self = Self(0x0200);
+    /// `ZMQ_EVENT_HANDSHAKE_SUCCEEDED`
+    pub const HANDSHAKE_SUCCEEDED: Self = Self(0x1000);
+    /// `ZMQ_EVENT_HANDSHAKE_FAILED_PROTOCOL`
+    pub const HANDSHAKE_FAILED_PROTOCOL: Self = Self(0x2000);
+    /// `ZMQ_EVENT_HANDSHAKE_FAILED_AUTH`
+    pub const HANDSHAKE_FAILED_AUTH: Self = Self(0x4000);
+    /// `ZMQ_EVENT_ALL`
+    pub const ALL: Self = Self(0xFFFF);
+
+    /// A mask from libzmq's bits.
+    pub const fn from_bits(bits: u16) -> Self {
+        Self(bits)
+    }
+
+    /// The bits.
+    pub const fn bits(self) -> u16 {
+        self.0
+    }
+
+    /// Whether events of `kind` pass; `MonitorStopped` always does.
+    pub fn contains(self, kind: &MonitorEventKind) -> bool {
+        matches!(kind, MonitorEventKind::MonitorStopped) || self.0 & kind.zmq_event() != 0
+    }
+}
+
+impl std::ops::BitOr for MonitorMask {
+    type Output = Self;
+
+    fn bitor(self, other: Self) -> Self {
+        Self(self.0 | other.0)
+    }
+}
+
 /// One event: what happened, where, and with whom.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct MonitorEvent {

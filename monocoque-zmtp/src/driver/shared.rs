@@ -6,7 +6,7 @@ use std::rc::Rc;
 
 use monocoque_core::PeerId;
 
-use super::monitor::{MONITOR_CAPACITY, Monitor, MonitorEvent, MonitorEventKind};
+use super::monitor::{MONITOR_CAPACITY, Monitor, MonitorEvent, MonitorEventKind, MonitorMask};
 use super::options::SocketOptions;
 use super::signal::Signal;
 use crate::proto::{Event as CoreEvent, Origin, ReceiveBudget, SocketCore, SocketType};
@@ -53,7 +53,8 @@ pub(crate) struct Shared {
     /// What partially received messages may hold, across every connection.
     pub(crate) budget: RefCell<ReceiveBudget>,
     signals: RefCell<HashMap<PeerId, Rc<PipeSignals>>>,
-    monitor: RefCell<Option<flume::Sender<MonitorEvent>>>,
+    /// Every monitor watching, with the events it wants.
+    monitors: RefCell<Vec<(flume::Sender<MonitorEvent>, MonitorMask)>>,
 }
 
 impl Shared {
@@ -68,30 +69,37 @@ impl Shared {
             flushed: Signal::new(),
             sends_in_a_row: Cell::new(0),
             signals: RefCell::new(HashMap::new()),
-            monitor: RefCell::new(None),
+            monitors: RefCell::new(Vec::new()),
         }
     }
 
-    /// Reports an event to the monitor, if there is one; builds nothing when there is none.
+    /// Reports an event to each monitor that wants it; builds nothing when there is none.
     pub(crate) fn emit(&self, event: impl FnOnce() -> MonitorEvent) {
-        let mut monitor = self.monitor.borrow_mut();
-        if let Some(sender) = monitor.as_ref() {
-            if let Err(flume::TrySendError::Disconnected(_)) = sender.try_send(event()) {
-                *monitor = None;
-            }
+        let mut monitors = self.monitors.borrow_mut();
+        if monitors.is_empty() {
+            return;
         }
+        let event = event();
+        // A monitor whose reader is gone is forgotten; a full one misses the event.
+        monitors.retain(|(sender, mask)| {
+            !mask.contains(&event.kind)
+                || !matches!(
+                    sender.try_send(event.clone()),
+                    Err(flume::TrySendError::Disconnected(_))
+                )
+        });
     }
 
-    /// Starts a new monitor; an earlier one is told it stopped.
-    pub(crate) fn monitor(&self) -> Monitor {
+    /// Starts a monitor of the events in `mask`, beside any others.
+    pub(crate) fn monitor(&self, mask: MonitorMask) -> Monitor {
         let (sender, events) = flume::bounded(MONITOR_CAPACITY);
-        self.stop_monitor();
-        *self.monitor.borrow_mut() = Some(sender);
+        self.monitors.borrow_mut().push((sender, mask));
         Monitor { events }
     }
 
+    /// Tells every monitor that no more events will come.
     pub(crate) fn stop_monitor(&self) {
-        if let Some(sender) = self.monitor.borrow_mut().take() {
+        for (sender, _) in self.monitors.borrow_mut().drain(..) {
             let _ = sender.try_send(MonitorEvent::new(MonitorEventKind::MonitorStopped, ""));
         }
     }

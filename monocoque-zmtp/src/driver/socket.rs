@@ -11,7 +11,7 @@ use futures_util::future::{Either, select};
 use monocoque_core::{Backoff, Endpoint, EndpointError, Message, PeerId};
 
 use super::connection::{PipeFor, serve};
-use super::monitor::{Monitor, MonitorEvent, MonitorEventKind};
+use super::monitor::{Monitor, MonitorEvent, MonitorEventKind, MonitorMask};
 use super::options::{OptionError, SocketOptions, random_seed};
 use super::shared::Shared;
 use super::signal;
@@ -139,10 +139,16 @@ impl Socket {
         Ok(())
     }
 
-    /// Starts a monitor: a stream of this socket's connection events. A second call replaces the
-    /// first monitor, which receives `MonitorStopped`.
+    /// Starts a monitor: a stream of every connection event of this socket. Several monitors
+    /// may watch one socket; each gets `MonitorStopped` when the socket is gone.
     pub fn monitor(&self) -> Monitor {
-        self.shared.monitor()
+        self.shared.monitor(MonitorMask::ALL)
+    }
+
+    /// Starts a monitor of the events in `mask` only (libzmq's `zmq_socket_monitor` events
+    /// argument); `MonitorStopped` always comes last.
+    pub fn monitor_events(&self, mask: MonitorMask) -> Monitor {
+        self.shared.monitor(mask)
     }
 
     /// Listens on `endpoint` (`tcp://host:port`, `tcp://*:port`, `tcp://127.0.0.1:0`,
