@@ -324,6 +324,12 @@ impl Driver {
         if !accepted {
             return Err(DisconnectReason::Refused);
         }
+        tracing::debug!(
+            endpoint = &*self.endpoint,
+            peer = self.address.as_deref(),
+            socket_type = %self.shared.socket_type,
+            "handshake done"
+        );
         self.shared.emit(|| {
             let mut event = MonitorEvent::new(MonitorEventKind::HandshakeSucceeded, &self.endpoint)
                 .peer(self.address.as_deref());
@@ -362,6 +368,20 @@ impl Drop for Driver {
             }
         }
         let reason = self.end.clone();
+        match &reason {
+            DisconnectReason::Protocol(_) | DisconnectReason::Incompatible(_) => tracing::warn!(
+                endpoint = &*self.endpoint,
+                peer = self.address.as_deref(),
+                %reason,
+                "connection closed"
+            ),
+            _ => tracing::debug!(
+                endpoint = &*self.endpoint,
+                peer = self.address.as_deref(),
+                %reason,
+                "connection closed"
+            ),
+        }
         if self.id.is_none() {
             let error = match &reason {
                 DisconnectReason::HandshakeTimeout => Some(ProtocolError::HandshakeTimeout),

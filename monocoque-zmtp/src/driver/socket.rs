@@ -174,6 +174,7 @@ impl Socket {
             }
         };
         let name: Rc<str> = actual.to_string().into();
+        tracing::info!(endpoint = &*name, socket_type = %self.shared.socket_type, "listening");
         self.shared
             .emit(|| MonitorEvent::new(MonitorEventKind::Listening, &name));
         let connections = Rc::new(RefCell::new(Vec::new()));
@@ -610,6 +611,7 @@ async fn connect_loop(shared: Rc<Shared>, endpoint: Endpoint, id: PeerId) {
                 }
             }
             Err(error) => {
+                tracing::debug!(endpoint = &*name, %error, "connect failed; will retry");
                 shared.emit(|| {
                     MonitorEvent::new(
                         MonitorEventKind::ConnectDelayed {
