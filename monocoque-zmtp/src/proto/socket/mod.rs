@@ -49,7 +49,10 @@ pub enum SendErrorKind {
     #[error("this socket type cannot send")]
     NotSupported,
     /// The pattern's state forbids a send now (REQ awaiting a reply, REP with no request).
-    #[error("the socket's pattern does not allow a send now")]
+    #[error(
+        "out of turn: a REQ must receive the reply before it sends again (or set req_relaxed), \
+         and a REP must receive a request before it replies"
+    )]
     InvalidState,
     /// ROUTER with mandatory routing: no connected peer has this routing id.
     #[error("no peer has this routing id")]
@@ -94,7 +97,10 @@ pub enum RecvError {
     #[error("this socket type cannot receive")]
     NotSupported,
     /// The pattern's state forbids a receive now (REQ before a request, REP before replying).
-    #[error("the socket's pattern does not allow a receive now")]
+    #[error(
+        "out of turn: a REQ must send a request before it receives, and a REP must reply \
+         before it receives the next request"
+    )]
     InvalidState,
     /// The socket is closed.
     #[error("the socket is closed")]
