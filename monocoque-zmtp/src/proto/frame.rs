@@ -26,17 +26,18 @@ pub const MAX_FRAME_LEN: u64 = i64::MAX as u64;
 /// size at once could abort the process on a failed allocation).
 const RESERVE_STEP: usize = 1 << 20;
 
-/// The first step of [`RESERVE_STEP`]'s growth.
-const FIRST_RESERVE: usize = 8 << 10;
-
 /// Bodies shorter than this are copied out of the read buffer instead of sharing it. A shared
 /// body keeps the whole read chunk (up to 64 KiB, more for a large frame) alive for as long as
 /// the application holds the message: a subscriber keeping one 10-byte message out of every
-/// read would hold megabytes for kilobytes. Copying a small body costs about what sharing does
-/// (measured with `cargo bench -p monocoque --bench throughput`: thresholds of 0, 64, 256,
-/// 1024 and 4096 bytes were within the noise at 64 B and 1 KiB), and lets the read buffer be
-/// reused in place. Above this, a body pins at most 64 times its size.
+/// read would hold megabytes for kilobytes. Small bodies are copied into an arena of
+/// [`SMALL_ARENA`] bytes shared only with other small bodies, so a kept message holds at most
+/// that, and the copy costs no allocation per message (one allocation per body cost the 64 B
+/// rows of `scripts/bench.sh` a quarter of their rate). Above this, a body pins at most 64 times
+/// its size.
 pub const COPY_BELOW: usize = 1024;
+
+/// The arena small bodies are copied into: the most a kept small message can hold alive.
+pub const SMALL_ARENA: usize = 4096;
 
 /// One decoded frame.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -78,6 +79,8 @@ pub enum Frame {
 pub struct FrameDecoder {
     max_frame_len: Option<u64>,
     pending: Option<Header>,
+    /// Where small bodies are copied to (see [`COPY_BELOW`]).
+    small: BytesMut,
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -93,6 +96,7 @@ impl FrameDecoder {
         Self {
             max_frame_len,
             pending: None,
+            small: BytesMut::new(),
         }
     }
 
@@ -116,16 +120,19 @@ impl FrameDecoder {
         if buf.len() < header.len {
             self.pending = Some(header);
             let missing = header.len - buf.len();
-            // Room grows with what has arrived, doubling from a small first step: a header
-            // alone buys little.
-            buf.reserve(missing.min(RESERVE_STEP).min(buf.len().max(FIRST_RESERVE)));
+            buf.reserve(missing.min(RESERVE_STEP));
             return Ok(None);
         }
         self.pending = None;
-        let body = if header.len < COPY_BELOW {
-            let body = Bytes::copy_from_slice(&buf[..header.len]);
+        let body = if header.len == 0 {
+            Bytes::new()
+        } else if header.len < COPY_BELOW {
+            if self.small.capacity() - self.small.len() < header.len {
+                self.small = BytesMut::with_capacity(SMALL_ARENA);
+            }
+            self.small.extend_from_slice(&buf[..header.len]);
             buf.advance(header.len);
-            body
+            self.small.split().freeze()
         } else {
             buf.split_to(header.len).freeze()
         };

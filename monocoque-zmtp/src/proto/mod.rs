@@ -25,7 +25,7 @@ pub use connection::{
 pub use error::ProtocolError;
 pub use frame::{
     COPY_BELOW, FLAG_COMMAND, FLAG_LONG, FLAG_MORE, Frame, FrameDecoder, MAX_FRAME_LEN,
-    encode_frame_header, frame_header_len,
+    SMALL_ARENA, encode_frame_header, frame_header_len,
 };
 pub use greeting::{GREETING_LEN, Greeting, MechanismName, Version};
 pub use handshake::{
