@@ -260,7 +260,7 @@ impl Driver {
         if self.id.is_none() {
             match self.conn.poll_input(buf, now)? {
                 None => return Ok(()),
-                Some(ConnectionEvent::Established(peer)) => self.establish(peer)?,
+                Some(ConnectionEvent::Established(peer)) => self.establish(*peer)?,
                 // Only the handshake's end comes before the traffic.
                 Some(_) => {}
             }

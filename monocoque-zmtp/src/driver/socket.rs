@@ -258,7 +258,14 @@ impl Socket {
     /// caller that retries sends the message once. The message is queued in the same poll that
     /// returns `Ready`; every wait comes before it.
     pub async fn send(&self, message: impl Into<Message>) -> Result<(), SendError> {
-        self.cooperate().await;
+        // Lets the connection tasks run before a send that follows SEND_BUDGET sends that did not
+        // wait. A PUB or ROUTER never waits (it drops at the high-water mark), so a loop of sends
+        // would otherwise fill every queue before a single byte went out, and drop the rest. The
+        // turn comes before the message is queued, so a send dropped during it did nothing.
+        if self.shared.sends_in_a_row.get() >= SEND_BUDGET {
+            self.shared.sends_in_a_row.set(0);
+            YieldNow(false).await;
+        }
         // The common case needs no listener (each costs an allocation and a lock).
         let mut message = match self.try_send(message) {
             Err(error) if error.kind == SendErrorKind::WouldBlock => error.message,
@@ -289,17 +296,6 @@ impl Socket {
                     message,
                 });
             }
-        }
-    }
-
-    /// Lets the connection tasks run before a send that follows [`SEND_BUDGET`] sends that did
-    /// not wait. A PUB or ROUTER never waits (it drops at the high-water mark), so a loop of sends
-    /// would otherwise fill every queue before a single byte went out, and drop the rest. The
-    /// turn comes before the message is queued, so a send dropped during it did nothing.
-    async fn cooperate(&self) {
-        if self.shared.sends_in_a_row.get() >= SEND_BUDGET {
-            self.shared.sends_in_a_row.set(0);
-            YieldNow(false).await;
         }
     }
 

@@ -134,8 +134,8 @@ impl ConnectionConfig {
 /// What the peer sent that the socket must act on.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum ConnectionEvent {
-    /// The handshake completed: this is the peer.
-    Established(PeerInfo),
+    /// The handshake completed: this is the peer (boxed: events are moved once per message).
+    Established(Box<PeerInfo>),
     /// A whole message.
     Message(Message),
     /// A SUBSCRIBE or CANCEL command (ZMTP 3.1 form; the 3.0 form arrives as a message).
@@ -283,7 +283,7 @@ impl Connection {
                         Err(error) => return Err(self.fail(error.into())),
                     };
                     self.establish(now);
-                    return Ok(Some(ConnectionEvent::Established(peer)));
+                    return Ok(Some(ConnectionEvent::Established(Box::new(peer))));
                 }
                 Phase::Traffic { decoder, heartbeat } => {
                     let inbound = match decoder.decode(buf) {

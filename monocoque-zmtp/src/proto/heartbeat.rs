@@ -113,6 +113,7 @@ impl Heartbeat {
     }
 
     /// Records that traffic of any kind arrived: the peer is alive.
+    #[inline]
     pub fn on_traffic(&mut self) {
         self.timeout_at = None;
         self.ttl_at = None;

@@ -13,27 +13,32 @@ pub(crate) struct FairQueue {
 
 impl FairQueue {
     /// A pipe's queue went from empty to not empty: it waits for its turn at the back.
+    #[inline]
     pub(crate) fn ready(&mut self, id: PeerId) {
         self.turns.push_back(id);
     }
 
     /// The pipe whose turn it is.
+    #[inline]
     pub(crate) fn next(&self) -> Option<PeerId> {
         self.turns.front().copied()
     }
 
     /// Takes the turn of the pipe at the front. If it still has input after its message is
     /// taken, it waits for its next turn at the back ([`ready`](Self::ready) again).
+    #[inline]
     pub(crate) fn take_turn(&mut self) -> Option<PeerId> {
         self.turns.pop_front()
     }
 
     /// Takes a pipe out (its queue emptied out of turn, or it is gone).
+    #[inline]
     pub(crate) fn remove(&mut self, id: PeerId) {
         self.turns.retain(|&p| p != id);
     }
 
     /// Whether any pipe has input.
+    #[inline]
     pub(crate) fn is_empty(&self) -> bool {
         self.turns.is_empty()
     }

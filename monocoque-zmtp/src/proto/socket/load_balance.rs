@@ -38,6 +38,7 @@ impl LoadBalance {
 
     /// The next pipe in turn for which `ready` holds; the turn moves past it. Each pipe is asked
     /// at most once.
+    #[inline]
     pub(crate) fn next(&mut self, mut ready: impl FnMut(PeerId) -> bool) -> Option<PeerId> {
         let n = self.order.len();
         for _ in 0..n {

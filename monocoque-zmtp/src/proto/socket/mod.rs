@@ -267,6 +267,7 @@ impl SocketCore {
     /// Sends an application message according to the pattern. A message of no frames is
     /// refused with [`SendErrorKind::InvalidMessage`]: ZMTP has no way to carry it (libzmq's
     /// smallest message is one empty frame), so it would vanish.
+    #[inline]
     pub fn send(&mut self, message: Message) -> Result<(), SendError> {
         if message.is_empty() {
             return Err(SendError::new(SendErrorKind::InvalidMessage, message));
@@ -275,6 +276,7 @@ impl SocketCore {
     }
 
     /// Receives an application message according to the pattern.
+    #[inline]
     pub fn recv(&mut self) -> Result<Message, RecvError> {
         self.pattern.recv(&mut self.pipes)
     }
@@ -286,6 +288,7 @@ impl SocketCore {
 
     /// Hands over a message a peer sent. Returns `false` if the pipe's inbound queue is full: the
     /// reader should stop reading until [`Event::Readable`] for this pipe.
+    #[inline]
     pub fn inbound(&mut self, id: PeerId, message: Message) -> bool {
         if !self.pipes.contains(id) {
             return true;

@@ -240,6 +240,7 @@ impl Pipes {
 
     /// Whether pipe `id` may take a message now: it has a connection, or it was created by
     /// `connect` and waits for one (libzmq queues there too) unless `immediate` is set.
+    #[inline]
     pub(crate) fn accepts_traffic(&self, id: PeerId) -> bool {
         self.table
             .get(id)
@@ -309,6 +310,7 @@ impl Pipes {
     }
 
     /// Queues `message` for `id` unless its queue is full.
+    #[inline]
     pub(crate) fn push_out(&mut self, id: PeerId, message: Message) -> Result<(), Message> {
         // A detached pipe only waits for the application to read what it received.
         let Some(pipe) = self.table.get_mut(id).filter(|p| !p.draining) else {
@@ -354,6 +356,7 @@ impl Pipes {
     }
 
     /// Load-balancing: the next pipe in round-robin order whose queue has room takes `message`.
+    #[inline]
     pub(crate) fn load_balance(&mut self, message: Message) -> Result<PeerId, Message> {
         let (immediate, conflate) = (self.options.immediate, self.options.conflate);
         let table = &self.table;
@@ -372,6 +375,7 @@ impl Pipes {
 
     /// Queues a received message. The message is always kept (it has been read already); the
     /// return value is `false` when the queue has reached its limit and the reader should pause.
+    #[inline]
     pub(crate) fn push_in(&mut self, id: PeerId, message: Message) -> bool {
         let Some(pipe) = self.table.get_mut(id) else {
             return true;
@@ -397,6 +401,7 @@ impl Pipes {
     }
 
     /// Fair-queuing: one message from the pipe whose turn it is.
+    #[inline]
     pub(crate) fn fair_queue(&mut self) -> Option<(PeerId, Message)> {
         let id = self.with_input.take_turn()?;
         let message = self.take_in(id)?;
@@ -407,6 +412,7 @@ impl Pipes {
     }
 
     /// The pipe whose turn it is in the fair-queue, without taking its message.
+    #[inline]
     pub(crate) fn next_input(&self) -> Option<PeerId> {
         self.with_input.next()
     }
@@ -425,6 +431,7 @@ impl Pipes {
         while self.recv_from(id).is_some() {}
     }
 
+    #[inline]
     fn take_in(&mut self, id: PeerId) -> Option<Message> {
         let pipe = self.table.get_mut(id)?;
         let message = pipe.inbound.pop_front()?;
@@ -442,6 +449,7 @@ impl Pipes {
     }
 
     /// Whether any pipe has a message for the application.
+    #[inline]
     pub fn has_input(&self) -> bool {
         !self.with_input.is_empty()
     }
@@ -534,6 +542,7 @@ impl Pipes {
 
 /// A pipe takes traffic while it has a connection, or, when it was created by `connect`, while
 /// it waits for one (libzmq queues there too) unless `immediate` is set.
+#[inline]
 fn accepts_traffic(pipe: &Pipe, immediate: bool) -> bool {
     !pipe.draining && (pipe.peer.is_some() || (pipe.origin == Origin::Connect && !immediate))
 }
