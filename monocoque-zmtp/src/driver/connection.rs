@@ -190,10 +190,14 @@ impl Driver {
             }
             let deadline = self.conn.poll_timeout();
             // A later deadline lets the armed timer fire early and re-arm: one timer per change
-            // of mind would cost a registration per batch of traffic.
+            // of mind would cost a registration per batch of traffic. With no deadline at all
+            // (after a handshake, heartbeats off) the timer goes, so that no wake polls it.
             if deadline.is_some() && (timer_at.is_none() || deadline < timer_at) {
                 timer_at = deadline;
                 timer.set(sleep(deadline).fuse());
+            } else if deadline.is_none() && timer_at.is_some() {
+                timer_at = None;
+                timer.set(sleep(None).fuse());
             }
 
             let woken = poll_fn(|cx| {

@@ -114,7 +114,13 @@ impl FrameDecoder {
             Some(header) => header,
             None => match self.decode_header(buf)? {
                 Some(header) => header,
-                None => return Ok(None),
+                None => {
+                    if buf.is_empty() {
+                        // Between reads an idle connection keeps no arena.
+                        self.small = BytesMut::new();
+                    }
+                    return Ok(None);
+                }
             },
         };
         if buf.len() < header.len {
@@ -128,7 +134,9 @@ impl FrameDecoder {
             Bytes::new()
         } else if header.len < COPY_BELOW {
             if self.small.capacity() - self.small.len() < header.len {
-                self.small = BytesMut::with_capacity(SMALL_ARENA);
+                // No larger than what this read can still hold: a lone request gets an arena of
+                // its own size.
+                self.small = BytesMut::with_capacity(buf.len().clamp(header.len, SMALL_ARENA));
             }
             self.small.extend_from_slice(&buf[..header.len]);
             buf.advance(header.len);
