@@ -19,6 +19,9 @@ if [ "${CI:-}" = "true" ]; then
   cargo clippy --workspace --all-targets --locked -- -D warnings
   RUSTDOCFLAGS="-D warnings" cargo doc --workspace --no-deps --locked
   # The three library crates are published together: each must package and build on its own.
+  # cargo unpacks the packages of its temporary local registry once per name and version and
+  # reuses them; drop copies an earlier run left, or the check would build those instead.
+  rm -rf "${CARGO_HOME:-$HOME/.cargo}"/registry/src/-*/monocoque-*
   cargo package -p monocoque-core -p monocoque-zmtp -p monocoque --locked
 fi
 
