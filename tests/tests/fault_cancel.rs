@@ -15,12 +15,11 @@ use std::future::Future;
 use std::rc::Rc;
 use std::time::{Duration, Instant};
 
-use bytes::Bytes;
 use common::{TCP_ANY, num, read_num, wait_until, within};
-use fault_common::{Rx, Tx, poll_once, yield_now};
-use monocoque::{
-    DealerSocket, Message, Monitor, MonitorEventKind, PullSocket, PushSocket, SocketOptions,
+use fault_common::{
+    Rx, TIMEOUTS, Tx, connection_events, numbered, poll_once, small_queues, yield_now,
 };
+use monocoque::{DealerSocket, Message, PullSocket, PushSocket, SocketOptions};
 
 /// Messages per test.
 const TOTAL: u32 = 100_000;
@@ -32,30 +31,6 @@ const LIMIT: Duration = Duration::from_secs(60);
 /// is sure to block (or wait) and be cancelled while it does.
 const STALL_EVERY: u32 = 250;
 const STALL: Duration = Duration::from_millis(2);
-
-/// Small queues and kernel buffers, so that senders block often.
-fn options() -> SocketOptions {
-    SocketOptions::new()
-        .send_hwm(4)
-        .recv_hwm(4)
-        .send_buffer(4096)
-        .recv_buffer(4096)
-}
-
-/// Message `i`: its number, a payload of 0 to 199 bytes derived from it, an empty frame for
-/// every third message, and the number inverted as a trailer.
-fn numbered(i: u32) -> Message {
-    let len = (i as usize * 37) % 200;
-    let mut message = Message::single(num(i));
-    message.push(Bytes::from(
-        (0..len).map(|k| (k as u8) ^ (i as u8)).collect::<Vec<_>>(),
-    ));
-    if i % 3 == 0 {
-        message.push(Bytes::new());
-    }
-    message.push(num(!i));
-    message
-}
 
 /// How many operations were cancelled, by how.
 #[derive(Debug, Default, Clone, Copy)]
@@ -71,12 +46,6 @@ impl Cancelled {
         self.polled_once + self.timed_out.iter().sum::<u64>()
     }
 }
-
-const TIMEOUTS: [Duration; 3] = [
-    Duration::from_micros(10),
-    Duration::from_micros(100),
-    Duration::from_millis(1),
-];
 
 /// Runs `future` under cancellation style `attempt % 4`: polled once, or a timeout from
 /// [`TIMEOUTS`]. `None` (and the count) if it was cancelled.
@@ -160,19 +129,6 @@ async fn recv_all(rx: &impl Rx, count: u32, what: &str) -> Cancelled {
     cancelled
 }
 
-/// The connection events a monitor saw: (handshakes, disconnections).
-fn connection_events(monitor: &Monitor) -> (usize, usize) {
-    let (mut up, mut down) = (0, 0);
-    while let Some(event) = monitor.try_recv() {
-        match event.kind {
-            MonitorEventKind::HandshakeSucceeded => up += 1,
-            MonitorEventKind::Disconnected { .. } => down += 1,
-            _ => {}
-        }
-    }
-    (up, down)
-}
-
 /// Both kinds of cancellation hit both sides. Which timeouts fire depends on scheduling (on a
 /// loaded machine a 10 µs timer may never beat the operation it races), so at least one of the
 /// three is asked for, not each.
@@ -188,10 +144,10 @@ fn assert_cancelled_both_ways(what: &str, sends: Cancelled, receives: Cancelled)
 #[compio::test]
 async fn push_pull_survive_100_000_cancelled_sends_and_receives() {
     let started = Instant::now();
-    let pull = PullSocket::with_options(options()).unwrap();
+    let pull = PullSocket::with_options(small_queues()).unwrap();
     let pull_monitor = pull.monitor();
     let endpoint = pull.bind(TCP_ANY).await.unwrap().to_string();
-    let push = Rc::new(PushSocket::with_options(options()).unwrap());
+    let push = Rc::new(PushSocket::with_options(small_queues()).unwrap());
     let push_monitor = push.monitor();
     push.connect(&endpoint).unwrap();
     wait_until("connected", || push.connected_peers() == 1).await;
@@ -231,10 +187,10 @@ async fn push_pull_survive_100_000_cancelled_sends_and_receives() {
 async fn dealers_survive_100_000_cancelled_sends_and_receives_both_ways() {
     const EACH_WAY: u32 = TOTAL / 2;
     let started = Instant::now();
-    let a = Rc::new(DealerSocket::with_options(options()).unwrap());
+    let a = Rc::new(DealerSocket::with_options(small_queues()).unwrap());
     let a_monitor = a.monitor();
     let endpoint = a.bind(TCP_ANY).await.unwrap().to_string();
-    let b = Rc::new(DealerSocket::with_options(options()).unwrap());
+    let b = Rc::new(DealerSocket::with_options(small_queues()).unwrap());
     let b_monitor = b.monitor();
     b.connect(&endpoint).unwrap();
     wait_until("connected", || {

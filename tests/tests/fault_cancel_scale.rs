@@ -39,10 +39,9 @@ use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use common::{IpcPath, TCP_ANY, WAIT, num, read_num, wait_until, within};
-use fault_common::{poll_once, yield_now};
+use fault_common::{TIMEOUTS, connection_events, numbered, poll_once, small_queues, yield_now};
 use monocoque::{
-    DealerSocket, Message, Monitor, MonitorEventKind, PubSocket, RepSocket, ReqSocket,
-    RouterSocket, SocketOptions, SubSocket,
+    DealerSocket, Message, PubSocket, RepSocket, ReqSocket, RouterSocket, SocketOptions, SubSocket,
 };
 
 /// The environment variable that sets the number of messages per test.
@@ -63,13 +62,6 @@ const STALL: Duration = Duration::from_millis(2);
 /// DEALER/ROUTER: how long the operations a stall aims at must have waited before it ends:
 /// long enough for a few turns of every style, the longest timeout included.
 const HOLD: Duration = Duration::from_millis(5);
-
-/// The timeouts of the three timed styles; the fourth style is poll-once.
-const TIMEOUTS: [Duration; 3] = [
-    Duration::from_micros(10),
-    Duration::from_micros(100),
-    Duration::from_millis(1),
-];
 
 /// PUB/SUB: at most this many messages sent and not yet received by the application. The PUB's
 /// queue for the SUB holds only such messages, so with this as its high-water mark it never
@@ -94,7 +86,7 @@ async fn pub_sub_survives_cancelled_sends_and_receives() {
     );
     let pub_monitor = publisher.monitor();
     let endpoint = publisher.bind(TCP_ANY).await.unwrap().to_string();
-    let subscriber = SubSocket::with_options(options()).unwrap();
+    let subscriber = SubSocket::with_options(small_queues()).unwrap();
     let sub_monitor = subscriber.monitor();
     subscriber.subscribe("");
     subscriber.connect(&endpoint).unwrap();
@@ -179,10 +171,11 @@ async fn dealer_router_echo_survives_cancelled_sends_and_receives_both_ways() {
     let started = Instant::now();
     let path = IpcPath::new("cancel-scale-router");
     // Mandatory routing: a send to a full DEALER queue waits instead of dropping the echo.
-    let router = Rc::new(RouterSocket::with_options(options().router_mandatory(true)).unwrap());
+    let router =
+        Rc::new(RouterSocket::with_options(small_queues().router_mandatory(true)).unwrap());
     let router_monitor = router.monitor();
     let endpoint = router.bind(&path.endpoint()).await.unwrap().to_string();
-    let dealer = Rc::new(DealerSocket::with_options(options().routing_id(DEALER_ID)).unwrap());
+    let dealer = Rc::new(DealerSocket::with_options(small_queues().routing_id(DEALER_ID)).unwrap());
     let dealer_monitor = dealer.monitor();
     dealer.connect(&endpoint).unwrap();
     wait_until("connected", || {
@@ -324,10 +317,10 @@ async fn dealer_router_echo_survives_cancelled_sends_and_receives_both_ways() {
 async fn req_rep_lock_step_survives_cancelled_sends_and_receives() {
     let messages = message_count();
     let started = Instant::now();
-    let rep = RepSocket::with_options(options()).unwrap();
+    let rep = RepSocket::with_options(small_queues()).unwrap();
     let rep_monitor = rep.monitor();
     let endpoint = rep.bind(TCP_ANY).await.unwrap().to_string();
-    let req = Rc::new(ReqSocket::with_options(options()).unwrap());
+    let req = Rc::new(ReqSocket::with_options(small_queues()).unwrap());
     let req_monitor = req.monitor();
     req.connect(&endpoint).unwrap();
     wait_until("connected", || {
@@ -600,30 +593,6 @@ fn message_count() -> u32 {
     count
 }
 
-/// Small queues and kernel buffers, so that senders block often (as in `fault_cancel.rs`).
-fn options() -> SocketOptions {
-    SocketOptions::new()
-        .send_hwm(4)
-        .recv_hwm(4)
-        .send_buffer(4096)
-        .recv_buffer(4096)
-}
-
-/// Message `i`: its number, a payload of 0 to 199 bytes derived from it, an empty frame for
-/// every third message, and the number inverted as a trailer (as in `fault_cancel.rs`).
-fn numbered(i: u32) -> Message {
-    let len = (i as usize * 37) % 200;
-    let mut message = Message::single(num(i));
-    message.push(Bytes::from(
-        (0..len).map(|k| (k as u8) ^ (i as u8)).collect::<Vec<_>>(),
-    ));
-    if i % 3 == 0 {
-        message.push(Bytes::new());
-    }
-    message.push(num(!i));
-    message
-}
-
 /// The REP's reply to request `i`: distinct from every request, and from every other reply.
 fn answer(i: u32) -> Message {
     let len = (i as usize * 13) % 300;
@@ -684,19 +653,6 @@ fn expect(what: &str, i: u32, message: &Message, expected: &Message) {
             message.len()
         );
     }
-}
-
-/// The connection events a monitor saw: (handshakes, disconnections).
-fn connection_events(monitor: &Monitor) -> (usize, usize) {
-    let (mut up, mut down) = (0, 0);
-    while let Some(event) = monitor.try_recv() {
-        match event.kind {
-            MonitorEventKind::HandshakeSucceeded => up += 1,
-            MonitorEventKind::Disconnected { .. } => down += 1,
-            _ => {}
-        }
-    }
-    (up, down)
 }
 
 /// Prints the one-line summary of a test.

@@ -124,17 +124,18 @@ impl Driver {
     async fn run(&mut self, stream: Stream) -> DisconnectReason {
         stream.apply_options(&self.shared.options.borrow());
         let (reader, writer) = stream.split();
-        let mut buf = Some(BytesMut::with_capacity(MIN_READ));
         let mut read_size = MIN_READ;
-        // The read, write and timer futures own what they work on and hand it back.
-        let mut reading = pin!(read(reader, BytesMut::new(), 0).fuse());
-        let mut writing = pin!(write(writer, Vec::new()).fuse());
+        let mut asked = MIN_READ;
+        // The read, write and timer futures own what they work on and hand it back; the first
+        // read and the greeting's write start at once.
+        let mut reading = pin!(read(reader, BytesMut::with_capacity(MIN_READ)).fuse());
+        let greeting = self.conn.poll_transmit().unwrap_or_default();
+        self.signals.writing.set(true);
+        let mut writing = pin!(write(writer, greeting).fuse());
         let mut timer = pin!(sleep(None).fuse());
-        // The first (empty) read and write finish at once and hand their halves back.
-        let (mut reader, mut writer) = (None, None);
+        let (mut reader, mut writer, mut buf) = (None, None, None);
         let mut timer_at: Option<Instant> = None;
         let mut undecoded = false;
-        let mut asked = 0;
         // Listening starts before the state is looked at, so that no wake-up is missed; a
         // listener that has not fired yet still covers the next look.
         let mut listener = None;
@@ -185,7 +186,7 @@ impl Driver {
                         b.reserve(read_size);
                     }
                     asked = b.capacity() - b.len();
-                    reading.set(read(stream, b, asked).fuse());
+                    reading.set(read(stream, b).fuse());
                 }
             }
             let deadline = self.conn.poll_timeout();
@@ -219,10 +220,6 @@ impl Driver {
             match woken {
                 Woken::Read(stream, BufResult(result, returned)) => {
                     reader = Some(stream);
-                    if buf.is_some() {
-                        // The empty read that started the loop.
-                        continue;
-                    }
                     buf = Some(returned);
                     match result {
                         Ok(0) => return DisconnectReason::PeerClosed,
@@ -411,16 +408,8 @@ impl Drop for Driver {
     }
 }
 
-/// Reads into the spare capacity of `buf` (nothing when `want` is 0), handing the stream and
-/// the buffer back.
-async fn read(
-    mut stream: Stream,
-    buf: BytesMut,
-    want: usize,
-) -> (Stream, BufResult<usize, BytesMut>) {
-    if want == 0 {
-        return (stream, BufResult(Ok(0), buf));
-    }
+/// Reads into the spare capacity of `buf`, handing the stream and the buffer back.
+async fn read(mut stream: Stream, buf: BytesMut) -> (Stream, BufResult<usize, BytesMut>) {
     let result = stream.append(buf).await;
     (stream, result)
 }

@@ -12,12 +12,14 @@ use std::pin::pin;
 use std::task::Poll;
 use std::time::{Duration, Instant};
 
+use bytes::Bytes;
 use monocoque::{
-    DealerSocket, Endpoint, Error, Message, PairSocket, PubSocket, PullSocket, PushSocket,
-    RecvError, RepSocket, ReqSocket, RouterSocket, SendError, SubSocket,
+    DealerSocket, Endpoint, Error, Message, Monitor, MonitorEventKind, PairSocket, PubSocket,
+    PullSocket, PushSocket, RecvError, RepSocket, ReqSocket, RouterSocket, SendError,
+    SocketOptions, SubSocket,
 };
 
-use crate::common::WAIT;
+use crate::common::{WAIT, num};
 
 /// `SO_SNDBUF` and `SO_RCVBUF` given to both ends of a connection whose contents a test bounds.
 /// Linux doubles what it is given, so the kernel holds at most `4 ×` this between two sockets.
@@ -163,4 +165,51 @@ pub(crate) async fn join_thread<T>(
         Ok(output) => output,
         Err(panic) => std::panic::resume_unwind(panic),
     }
+}
+
+// ---------------------------------------------------------------------------------------------
+// The cancellation tests' traffic (`fault_cancel.rs`, `fault_cancel_scale.rs`).
+
+/// The timeouts of the three timed cancellation styles; the fourth style is poll-once.
+pub(crate) const TIMEOUTS: [Duration; 3] = [
+    Duration::from_micros(10),
+    Duration::from_micros(100),
+    Duration::from_millis(1),
+];
+
+/// Small queues and kernel buffers, so that senders really block.
+pub(crate) fn small_queues() -> SocketOptions {
+    SocketOptions::new()
+        .send_hwm(4)
+        .recv_hwm(4)
+        .send_buffer(4096)
+        .recv_buffer(4096)
+}
+
+/// Message `i`: its number, a payload of 0 to 199 bytes derived from it, an empty frame for
+/// every third message, and the number inverted as a trailer.
+pub(crate) fn numbered(i: u32) -> Message {
+    let len = (i as usize * 37) % 200;
+    let mut message = Message::single(num(i));
+    message.push(Bytes::from(
+        (0..len).map(|k| (k as u8) ^ (i as u8)).collect::<Vec<_>>(),
+    ));
+    if i % 3 == 0 {
+        message.push(Bytes::new());
+    }
+    message.push(num(!i));
+    message
+}
+
+/// The connection events a monitor saw: (handshakes, disconnections).
+pub(crate) fn connection_events(monitor: &Monitor) -> (usize, usize) {
+    let (mut up, mut down) = (0, 0);
+    while let Some(event) = monitor.try_recv() {
+        match event.kind {
+            MonitorEventKind::HandshakeSucceeded => up += 1,
+            MonitorEventKind::Disconnected { .. } => down += 1,
+            _ => {}
+        }
+    }
+    (up, down)
 }
