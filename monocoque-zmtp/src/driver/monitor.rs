@@ -68,19 +68,19 @@ impl MonitorEventKind {
     /// libzmq's `ZMQ_EVENT_*` value of the event.
     pub fn zmq_event(&self) -> u16 {
         match self {
-            Self::Connected => 0x0001,
-            Self::ConnectDelayed { .. } => 0x0002,
-            Self::ConnectRetried { .. } => 0x0004,
-            Self::Listening => 0x0008,
-            Self::BindFailed { .. } => 0x0010,
-            Self::Accepted => 0x0020,
-            Self::AcceptFailed { .. } => 0x0040,
-            Self::Closed => 0x0080,
-            Self::Disconnected { .. } => 0x0200,
-            Self::MonitorStopped => 0x0400,
-            Self::HandshakeSucceeded => 0x1000,
-            Self::HandshakeFailedProtocol { .. } => 0x2000,
-            Self::HandshakeFailedAuth { .. } => 0x4000,
+            Self::Connected => MonitorMask::CONNECTED.0,
+            Self::ConnectDelayed { .. } => MonitorMask::CONNECT_DELAYED.0,
+            Self::ConnectRetried { .. } => MonitorMask::CONNECT_RETRIED.0,
+            Self::Listening => MonitorMask::LISTENING.0,
+            Self::BindFailed { .. } => MonitorMask::BIND_FAILED.0,
+            Self::Accepted => MonitorMask::ACCEPTED.0,
+            Self::AcceptFailed { .. } => MonitorMask::ACCEPT_FAILED.0,
+            Self::Closed => MonitorMask::CLOSED.0,
+            Self::Disconnected { .. } => MonitorMask::DISCONNECTED.0,
+            Self::MonitorStopped => MonitorMask::MONITOR_STOPPED.0,
+            Self::HandshakeSucceeded => MonitorMask::HANDSHAKE_SUCCEEDED.0,
+            Self::HandshakeFailedProtocol { .. } => MonitorMask::HANDSHAKE_FAILED_PROTOCOL.0,
+            Self::HandshakeFailedAuth { .. } => MonitorMask::HANDSHAKE_FAILED_AUTH.0,
         }
     }
 }
@@ -117,6 +117,8 @@ impl MonitorMask {
     pub const CLOSED: Self = Self(0x0080);
     /// `ZMQ_EVENT_DISCONNECTED`
     pub const DISCONNECTED: Self = Self(0x0200);
+    /// `ZMQ_EVENT_MONITOR_STOPPED` (always delivered, whatever the mask)
+    pub const MONITOR_STOPPED: Self = Self(0x0400);
     /// `ZMQ_EVENT_HANDSHAKE_SUCCEEDED`
     pub const HANDSHAKE_SUCCEEDED: Self = Self(0x1000);
     /// `ZMQ_EVENT_HANDSHAKE_FAILED_PROTOCOL`
