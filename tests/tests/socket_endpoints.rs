@@ -90,14 +90,19 @@ async fn disconnect_stops_a_connection() {
     let push = PushSocket::new();
     push.connect(&endpoint_a).unwrap();
     push.connect(&endpoint_b).unwrap();
-    wait_until("the PUSH has both peers", || push.connected_peers() == 2).await;
-
-    push.disconnect(&endpoint_a).unwrap();
-    wait_until("the disconnected PULL sees it", || {
-        pull_a.connected_peers() == 0
+    // Both ends of both connections are up (a PULL may finish its side of the handshake after
+    // the PUSH has finished its own).
+    wait_until("every handshake is done", || {
+        push.connected_peers() == 2 && pull_a.connected_peers() == 1
     })
     .await;
-    assert_eq!(push.connected_peers(), 1);
+
+    push.disconnect(&endpoint_a).unwrap();
+    // Dropping the connection's task may wait for the runtime's next turn.
+    wait_until("both ends see the disconnection", || {
+        pull_a.connected_peers() == 0 && push.connected_peers() == 1
+    })
+    .await;
     // Everything now goes to the other PULL: all ten, in order.
     for i in 0..10 {
         within("send", push.send(Message::single(num(i))))
