@@ -269,21 +269,17 @@ impl Driver {
         let Some(id) = self.id else { return Ok(()) };
         let mut delivered = false;
         let conn = &mut self.conn;
-        let outcome: Result<bool, DisconnectReason> = self.shared.with_core(|core| {
-            loop {
-                let has_room = match conn.poll_input(buf, now)? {
-                    None => return Ok(false),
-                    Some(ConnectionEvent::Message(message)) => core.inbound(id, message),
-                    Some(ConnectionEvent::Subscription(subscription)) => {
+        let outcome = self.shared.with_core(|core| {
+            conn.poll_inputs(buf, now, |event| {
+                delivered = true;
+                match event {
+                    ConnectionEvent::Message(message) => core.inbound(id, message),
+                    ConnectionEvent::Subscription(subscription) => {
                         core.subscription(id, subscription)
                     }
-                    Some(ConnectionEvent::Established(_)) => true,
-                };
-                delivered = true;
-                if !has_room {
-                    return Ok(true);
+                    ConnectionEvent::Established(_) => true,
                 }
-            }
+            })
         });
         if delivered {
             self.shared.recv_ready.notify(1);

@@ -60,7 +60,7 @@ impl MessageDecoder {
     /// A decoder with an optional limit on a message's total body bytes.
     pub fn new(max_message_len: Option<u64>) -> Self {
         Self {
-            frames: FrameDecoder::new(max_message_len),
+            frames: FrameDecoder::new(max_message_len).batched(),
             partial: Message::new(),
             partial_len: 0,
             max_message_len,
@@ -72,7 +72,7 @@ impl MessageDecoder {
     /// frame, checked from its header.
     pub fn with_limits(max_message_len: Option<u64>, max_frame_len: u64) -> Self {
         Self {
-            frames: FrameDecoder::new(Some(max_frame_len)),
+            frames: FrameDecoder::new(Some(max_frame_len)).batched(),
             ..Self::new(max_message_len)
         }
     }
