@@ -7,8 +7,7 @@
 
 use monocoque_core::Message;
 use monocoque_zmtp::proto::{
-    Command, MechanismName, Metadata, Origin, PatternOptions, PeerInfo, SendErrorKind, SocketCore,
-    SocketType, Version, WriteBuffer,
+    Command, Origin, PatternOptions, PeerInfo, SendErrorKind, SocketCore, SocketType, WriteBuffer,
 };
 use proptest::prelude::*;
 
@@ -251,11 +250,5 @@ fn immediate() -> PatternOptions {
 }
 
 fn peer(socket_type: SocketType) -> PeerInfo {
-    PeerInfo {
-        socket_type,
-        identity: None,
-        metadata: Metadata::for_socket(socket_type, None),
-        version: Version::V3_1,
-        mechanism: MechanismName::NULL,
-    }
+    PeerInfo::new(socket_type)
 }

@@ -14,7 +14,7 @@
 //! ```
 //! use monocoque::{Message, RepSocket, ReqSocket};
 //!
-//! # fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! # fn main() -> Result<(), monocoque::Error> {
 //! compio::runtime::Runtime::new()?.block_on(async {
 //!     let server = RepSocket::new();
 //!     let endpoint = server.bind("tcp://127.0.0.1:0").await?; // the real port comes back
@@ -30,6 +30,34 @@
 //!     Ok(())
 //! })
 //! # }
+//! ```
+//!
+//! # Errors
+//!
+//! Each operation has its own error type ([`SendError`] hands the message back, [`RecvError`],
+//! [`OptionError`], [`Error`] for endpoints), and every one of them converts into [`Error`], so a
+//! function using sockets can return `Result<_, monocoque::Error>` and `?` each step:
+//!
+//! ```
+//! use std::time::Duration;
+//! use monocoque::{DealerSocket, Message, RouterSocket, SocketOptions};
+//!
+//! fn main() -> Result<(), monocoque::Error> {
+//!     compio::runtime::Runtime::new()?.block_on(async {
+//!         let options = SocketOptions::new().recv_timeout(Some(Duration::from_millis(50)));
+//!         let router = RouterSocket::with_options(options)?;
+//!         let endpoint = router.bind("tcp://127.0.0.1:0").await?;
+//!         let dealer = DealerSocket::with_options(SocketOptions::new().routing_id("d"))?;
+//!         dealer.connect(&endpoint.to_string())?;
+//!         dealer.send("hello").await?;
+//!         assert_eq!(router.recv().await?, Message::from("d").with("hello"));
+//!         // Nothing more comes: the receive timeout is an error that says so.
+//!         let error = monocoque::Error::from(router.recv().await.unwrap_err());
+//!         assert!(error.is_timeout());
+//!         assert_eq!(error.to_string(), "nothing arrived within the receive timeout");
+//!         Ok(())
+//!     })
+//! }
 //! ```
 //!
 //! # Without sockets
@@ -77,11 +105,11 @@ pub use monocoque_core::{
 };
 #[doc(inline)]
 pub use monocoque_zmtp::driver::{
-    Error, Monitor, MonitorEvent, MonitorEventKind, MonitorMask, OptionError, OptionName,
-    SocketOptions, TcpKeepalive,
+    DEFAULT_BACKLOG, Error, Monitor, MonitorEvent, MonitorEventKind, MonitorMask, OptionError,
+    OptionName, SocketOptions, TcpKeepalive,
 };
 #[doc(inline)]
-pub use monocoque_zmtp::proto::{DisconnectReason, SocketType};
+pub use monocoque_zmtp::proto::{DisconnectReason, RouterNotify, SocketType};
 #[doc(inline)]
 pub use monocoque_zmtp::proto::{RecvError, SendError, SendErrorKind};
 #[doc(inline)]

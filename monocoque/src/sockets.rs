@@ -195,7 +195,7 @@ socket_type! {
     /// assert_eq!(a.recv().await?, Message::from("ping"));
     /// a.send("pong").await?;
     /// assert_eq!(b.recv().await?, Message::from("pong"));
-    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// # Ok::<(), monocoque::Error>(())
     /// # }).unwrap();
     /// ```
     PairSocket => Pair
@@ -232,7 +232,7 @@ socket_type! {
     /// }
     /// let received = received.expect("subscription reached the publisher");
     /// assert_eq!(received, Message::from("weather.paris").with("sunny"));
-    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// # Ok::<(), monocoque::Error>(())
     /// # }).unwrap();
     /// ```
     PubSocket => Pub
@@ -253,7 +253,7 @@ socket_type! {
     /// let subscriber = SubSocket::new();
     /// subscriber.subscribe(""); // everything
     /// assert!(subscriber.try_recv().is_err());
-    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// # Ok::<(), monocoque::Error>(())
     /// # }).unwrap();
     /// ```
     SubSocket => Sub
@@ -276,7 +276,7 @@ socket_type! {
     /// sub.connect(&endpoint.to_string())?;
     /// sub.subscribe("news");
     /// assert_eq!(xpub.recv().await?, Message::from(&b"\x01news"[..]));
-    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// # Ok::<(), monocoque::Error>(())
     /// # }).unwrap();
     /// ```
     XPubSocket => Xpub
@@ -323,7 +323,7 @@ socket_type! {
     /// }
     /// let received = received.expect("subscription reached the publisher");
     /// assert_eq!(received, Message::from("tick"));
-    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// # Ok::<(), monocoque::Error>(())
     /// # }).unwrap();
     /// ```
     XSubSocket => Xsub
@@ -347,7 +347,7 @@ socket_type! {
     /// push.connect(&endpoint.to_string())?;
     /// push.send(Message::from("task").with("42")).await?;
     /// assert_eq!(pull.recv().await?, Message::from("task").with("42"));
-    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// # Ok::<(), monocoque::Error>(())
     /// # }).unwrap();
     /// ```
     PushSocket => Push
@@ -366,7 +366,7 @@ socket_type! {
     /// let pull = PullSocket::new();
     /// let endpoint = pull.bind("ipc:///tmp/monocoque-doc-pull.sock").await?;
     /// assert_eq!(endpoint.to_string(), "ipc:///tmp/monocoque-doc-pull.sock");
-    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// # Ok::<(), monocoque::Error>(())
     /// # }).unwrap();
     /// ```
     PullSocket => Pull
@@ -392,7 +392,7 @@ socket_type! {
     /// assert_eq!(rep.recv().await?, Message::from("2+2"));
     /// rep.send("4").await?;
     /// assert_eq!(req.recv().await?, Message::from("4"));
-    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// # Ok::<(), monocoque::Error>(())
     /// # }).unwrap();
     /// ```
     ReqSocket => Req
@@ -412,7 +412,7 @@ socket_type! {
     /// use monocoque::RepSocket;
     /// let rep = RepSocket::new();
     /// assert!(rep.try_send("no request yet").is_err());
-    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// # Ok::<(), monocoque::Error>(())
     /// # }).unwrap();
     /// ```
     RepSocket => Rep
@@ -437,7 +437,7 @@ socket_type! {
     /// assert_eq!(router.recv().await?, Message::from("d1").with("hello"));
     /// router.send(Message::from("d1").with("welcome")).await?;
     /// assert_eq!(dealer.recv().await?, Message::from("welcome"));
-    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// # Ok::<(), monocoque::Error>(())
     /// # }).unwrap();
     /// ```
     DealerSocket => Dealer
@@ -460,10 +460,42 @@ socket_type! {
     /// let error = router.send(Message::from("nobody").with("hi")).await.unwrap_err();
     /// assert_eq!(error.kind, SendErrorKind::HostUnreachable);
     /// assert_eq!(error.message, Message::from("nobody").with("hi"));
-    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// # Ok::<(), monocoque::Error>(())
     /// # }).unwrap();
     /// ```
     RouterSocket => Router
 }
 sends!(RouterSocket);
 receives!(RouterSocket);
+
+impl RouterSocket {
+    /// Connects to `endpoint` as `connect` does, and knows the peer there by `routing_id`
+    /// instead of the identity it announces (libzmq's `ZMQ_CONNECT_ROUTING_ID` before
+    /// `zmq_connect`). The id is taken at once: messages sent to it wait for the connection,
+    /// and it stays with this endpoint across reconnections. An id in use, or not 1 to 255
+    /// bytes starting with a non-zero byte, is refused.
+    ///
+    /// ```
+    /// # compio::runtime::Runtime::new().unwrap().block_on(async {
+    /// use monocoque::{Message, RouterSocket};
+    /// let backend = RouterSocket::new();
+    /// let endpoint = backend.bind("tcp://127.0.0.1:0").await?;
+    /// let frontend = RouterSocket::new();
+    /// frontend.connect_with_routing_id(&endpoint.to_string(), "backend")?;
+    /// // Routed by the name given at connect time, before the connection is even up.
+    /// frontend.send(Message::from("backend").with("hello")).await?;
+    /// let received = backend.recv().await?;
+    /// assert_eq!(&received[1][..], b"hello"); // after the id backend gave frontend
+    /// assert!(frontend.connect_with_routing_id(&endpoint.to_string(), "backend").is_err());
+    /// # Ok::<(), monocoque::Error>(())
+    /// # }).unwrap();
+    /// ```
+    #[doc(alias = "ZMQ_CONNECT_ROUTING_ID")]
+    pub fn connect_with_routing_id(
+        &self,
+        endpoint: &str,
+        routing_id: impl Into<Bytes>,
+    ) -> Result<(), Error> {
+        self.0.connect_with_routing_id(endpoint, routing_id)
+    }
+}

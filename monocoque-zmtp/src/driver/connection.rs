@@ -318,6 +318,8 @@ impl Driver {
             (accepted, routing_id)
         });
         self.routing_id = routing_id.or(identity);
+        // A ROUTER_NOTIFY message may be waiting for the application.
+        self.shared.recv_ready.notify(1);
         if !accepted {
             return Err(DisconnectReason::Refused);
         }

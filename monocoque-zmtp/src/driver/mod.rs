@@ -11,5 +11,7 @@ mod socket;
 mod transport;
 
 pub use monitor::{Monitor, MonitorEvent, MonitorEventKind, MonitorMask};
-pub use options::{OptionError, OptionName, SocketOptions, TcpKeepalive};
+pub use options::{DEFAULT_BACKLOG, OptionError, OptionName, SocketOptions, TcpKeepalive};
 pub use socket::{Error, Socket};
+
+pub use crate::proto::RouterNotify;

@@ -181,16 +181,59 @@ impl MonitorEvent {
     }
 }
 
-/// A stream of a socket's events, from [`Socket::monitor`](super::Socket::monitor).
+/// A stream of a socket's events, from [`Socket::monitor`](super::Socket::monitor) or
+/// [`Socket::monitor_events`](super::Socket::monitor_events) (libzmq's event mask).
 ///
-/// It can be read from any thread or runtime. Events are dropped, not queued without limit, when
-/// more than a few thousand are left unread.
-#[derive(Debug)]
+/// Read it with [`recv`](Self::recv), or as a [`Stream`](futures_util::Stream) (`StreamExt::next`, combinators). It can
+/// be read from any thread or runtime. Events are dropped, not queued without limit, when more
+/// than a few thousand are left unread. Several monitors may watch one socket; each gets every
+/// event its mask selects.
+///
+/// ```
+/// use futures_util::StreamExt;
+/// use monocoque_zmtp::driver::{MonitorEventKind, MonitorMask, Socket, SocketOptions};
+/// use monocoque_zmtp::proto::SocketType;
+/// # compio::runtime::Runtime::new().unwrap().block_on(async {
+/// let pull = Socket::new(SocketType::Pull, SocketOptions::new()).unwrap();
+/// let mut listening = pull.monitor_events(MonitorMask::LISTENING);
+/// let endpoint = pull.bind("tcp://127.0.0.1:0").await.unwrap();
+/// let event = listening.next().await.unwrap();
+/// assert_eq!(event.kind, MonitorEventKind::Listening);
+/// assert_eq!(event.endpoint, endpoint.to_string());
+/// # });
+/// ```
 pub struct Monitor {
-    pub(crate) events: flume::Receiver<MonitorEvent>,
+    events: flume::Receiver<MonitorEvent>,
+    /// A second receiver of the same channel, for `Stream`: each event goes to one of the two.
+    stream: flume::r#async::RecvStream<'static, MonitorEvent>,
+}
+
+impl std::fmt::Debug for Monitor {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Monitor")
+            .field("unread", &self.events.len())
+            .finish()
+    }
+}
+
+impl futures_util::Stream for Monitor {
+    type Item = MonitorEvent;
+
+    /// The next event; `None` once the socket is gone, as [`recv`](Monitor::recv).
+    fn poll_next(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Option<MonitorEvent>> {
+        futures_util::StreamExt::poll_next_unpin(&mut self.stream, cx)
+    }
 }
 
 impl Monitor {
+    pub(crate) fn new(events: flume::Receiver<MonitorEvent>) -> Self {
+        let stream = events.clone().into_stream();
+        Self { events, stream }
+    }
+
     /// The next event; `None` once the socket is gone (after [`MonitorEventKind::MonitorStopped`]).
     pub async fn recv(&self) -> Option<MonitorEvent> {
         self.events.recv_async().await.ok()

@@ -10,7 +10,8 @@ use std::time::Duration;
 use bytes::Bytes;
 
 use crate::proto::{
-    DEFAULT_HANDSHAKE_TIMEOUT, DEFAULT_RECEIVE_BUDGET, HeartbeatConfig, PatternOptions, SocketType,
+    DEFAULT_HANDSHAKE_TIMEOUT, DEFAULT_RECEIVE_BUDGET, HeartbeatConfig, PatternOptions,
+    RouterNotify, SocketType,
 };
 
 /// The name of an option, as libzmq spells it.
@@ -30,7 +31,7 @@ pub enum OptionName {
     /// `ZMQ_CONNECT_TIMEOUT`
     ConnectTimeout,
     /// `ZMQ_HANDSHAKE_IVL`
-    HandshakeInterval,
+    HandshakeTimeout,
     /// `ZMQ_HEARTBEAT_IVL`
     HeartbeatInterval,
     /// `ZMQ_HEARTBEAT_TTL`
@@ -79,6 +80,22 @@ pub enum OptionName {
     RecvBuffer,
     /// The receive budget (monocoque's own: libzmq has none).
     ReceiveBudget,
+    /// `ZMQ_BACKLOG`
+    Backlog,
+    /// `ZMQ_TOS`
+    Tos,
+    /// `ZMQ_BINDTODEVICE`
+    BindToDevice,
+    /// `ZMQ_TCP_MAXRT`
+    TcpMaxRetransmit,
+    /// `ZMQ_IPV6`
+    Ipv6,
+    /// `ZMQ_XPUB_NODROP`
+    XpubNoDrop,
+    /// `ZMQ_ROUTER_NOTIFY`
+    RouterNotify,
+    /// `ZMQ_CONNECT_ROUTING_ID` (given to `connect_with_routing_id`, not to `SocketOptions`)
+    ConnectRoutingId,
 }
 
 impl OptionName {
@@ -91,7 +108,7 @@ impl OptionName {
             Self::ReconnectInterval => "ZMQ_RECONNECT_IVL",
             Self::ReconnectIntervalMax => "ZMQ_RECONNECT_IVL_MAX",
             Self::ConnectTimeout => "ZMQ_CONNECT_TIMEOUT",
-            Self::HandshakeInterval => "ZMQ_HANDSHAKE_IVL",
+            Self::HandshakeTimeout => "ZMQ_HANDSHAKE_IVL",
             Self::HeartbeatInterval => "ZMQ_HEARTBEAT_IVL",
             Self::HeartbeatTtl => "ZMQ_HEARTBEAT_TTL",
             Self::HeartbeatTimeout => "ZMQ_HEARTBEAT_TIMEOUT",
@@ -116,6 +133,14 @@ impl OptionName {
             Self::SendBuffer => "ZMQ_SNDBUF",
             Self::RecvBuffer => "ZMQ_RCVBUF",
             Self::ReceiveBudget => "receive_budget",
+            Self::Backlog => "ZMQ_BACKLOG",
+            Self::Tos => "ZMQ_TOS",
+            Self::BindToDevice => "ZMQ_BINDTODEVICE",
+            Self::TcpMaxRetransmit => "ZMQ_TCP_MAXRT",
+            Self::Ipv6 => "ZMQ_IPV6",
+            Self::XpubNoDrop => "ZMQ_XPUB_NODROP",
+            Self::RouterNotify => "ZMQ_ROUTER_NOTIFY",
+            Self::ConnectRoutingId => "ZMQ_CONNECT_ROUTING_ID",
         }
     }
 
@@ -124,7 +149,11 @@ impl OptionName {
         use SocketType::*;
         match self {
             Self::RoutingId => matches!(socket_type, Req | Dealer | Router),
-            Self::RouterMandatory | Self::RouterHandover => socket_type == Router,
+            Self::RouterMandatory
+            | Self::RouterHandover
+            | Self::RouterNotify
+            | Self::ConnectRoutingId => socket_type == Router,
+            Self::XpubNoDrop => matches!(socket_type, Pub | Xpub),
             Self::ProbeRouter => matches!(socket_type, Router | Dealer | Req),
             Self::ReqCorrelate | Self::ReqRelaxed => socket_type == Req,
             Self::XpubVerbose
@@ -167,8 +196,20 @@ pub enum OptionError {
     },
 }
 
-/// TCP keepalive settings (`ZMQ_TCP_KEEPALIVE*`); `None` fields keep the system's values.
+/// TCP keepalive settings (`ZMQ_TCP_KEEPALIVE*`); what is not set keeps the system's value.
+///
+/// ```
+/// use std::time::Duration;
+/// use monocoque_zmtp::driver::{SocketOptions, TcpKeepalive};
+///
+/// let keepalive = TcpKeepalive::new().idle(Duration::from_secs(30)).count(3);
+/// assert_eq!(keepalive.idle, Some(Duration::from_secs(30)));
+/// assert_eq!(keepalive.interval, None); // the system's
+/// let options = SocketOptions::new().tcp_keepalive(Some(keepalive));
+/// assert_eq!(options.tcp_keepalive_value(), Some(Some(keepalive)));
+/// ```
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct TcpKeepalive {
     /// Idle time before the first probe (`ZMQ_TCP_KEEPALIVE_IDLE`).
     pub idle: Option<Duration>,
@@ -177,6 +218,38 @@ pub struct TcpKeepalive {
     /// Unanswered probes before the connection is dropped (`ZMQ_TCP_KEEPALIVE_CNT`).
     pub count: Option<u32>,
 }
+
+impl TcpKeepalive {
+    /// Keepalive on, every setting the system's.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    #[doc(alias = "ZMQ_TCP_KEEPALIVE_IDLE")]
+    /// Idle time before the first probe.
+    pub fn idle(mut self, idle: Duration) -> Self {
+        self.idle = Some(idle);
+        self
+    }
+
+    #[doc(alias = "ZMQ_TCP_KEEPALIVE_INTVL")]
+    /// Time between probes.
+    pub fn interval(mut self, interval: Duration) -> Self {
+        self.interval = Some(interval);
+        self
+    }
+
+    #[doc(alias = "ZMQ_TCP_KEEPALIVE_CNT")]
+    /// Unanswered probes before the connection is dropped.
+    pub fn count(mut self, count: u32) -> Self {
+        self.count = Some(count);
+        self
+    }
+}
+
+/// libzmq's default `ZMQ_BACKLOG`: pending connections a listener holds before the kernel refuses
+/// more.
+pub const DEFAULT_BACKLOG: u32 = 100;
 
 /// The options a socket is created with, and can change while it runs
 /// ([`Socket::set_options`](super::Socket::set_options)).
@@ -218,6 +291,13 @@ pub struct SocketOptions {
     pub(crate) tcp_keepalive: Option<Option<TcpKeepalive>>,
     pub(crate) send_buffer: Option<usize>,
     pub(crate) recv_buffer: Option<usize>,
+    /// `false`: `ZMQ_RECONNECT_IVL` -1, a connect endpoint is given up when its connection ends.
+    pub(crate) reconnect: bool,
+    pub(crate) backlog: u32,
+    pub(crate) tos: Option<u8>,
+    pub(crate) bind_to_device: Option<String>,
+    pub(crate) tcp_max_retransmit: Option<Duration>,
+    pub(crate) ipv6: bool,
     set: Vec<OptionName>,
 }
 
@@ -239,6 +319,12 @@ impl Default for SocketOptions {
             tcp_keepalive: None,
             send_buffer: None,
             recv_buffer: None,
+            reconnect: true,
+            backlog: DEFAULT_BACKLOG,
+            tos: None,
+            bind_to_device: None,
+            tcp_max_retransmit: None,
+            ipv6: false,
             set: Vec::new(),
         }
     }
@@ -358,7 +444,7 @@ impl SocketOptions {
     /// `ZMQ_HANDSHAKE_IVL`: how long a peer has to finish its handshake (30 s; `None` forever).
     pub fn handshake_timeout(mut self, timeout: Option<Duration>) -> Self {
         self.handshake_timeout = timeout;
-        self.mark(OptionName::HandshakeInterval)
+        self.mark(OptionName::HandshakeTimeout)
     }
 
     #[doc(alias = "ZMQ_MAXMSGSIZE")]
@@ -533,6 +619,75 @@ impl SocketOptions {
         self.mark(OptionName::RecvBuffer)
     }
 
+    #[doc(alias = "ZMQ_RECONNECT_IVL")]
+    /// `ZMQ_RECONNECT_IVL` -1 when `false`: a connect endpoint is tried once and given up when
+    /// that attempt fails or its connection ends, its queue dropped (default `true`: reconnect
+    /// after `reconnect_interval`, for ever).
+    pub fn reconnect(mut self, on: bool) -> Self {
+        self.reconnect = on;
+        self.mark(OptionName::ReconnectInterval)
+    }
+
+    #[doc(alias = "ZMQ_BACKLOG")]
+    /// `ZMQ_BACKLOG`: connections a listener keeps waiting to be accepted (default 100). Applies
+    /// to endpoints bound afterwards.
+    pub fn backlog(mut self, connections: u32) -> Self {
+        self.backlog = connections;
+        self.mark(OptionName::Backlog)
+    }
+
+    #[doc(alias = "ZMQ_TOS")]
+    /// `ZMQ_TOS`: the IP type-of-service byte (DSCP and ECN bits; the traffic class for IPv6)
+    /// of TCP connections made or accepted afterwards (default: the system's, 0).
+    pub fn tos(mut self, tos: u8) -> Self {
+        self.tos = Some(tos);
+        self.mark(OptionName::Tos)
+    }
+
+    #[doc(alias = "ZMQ_BINDTODEVICE")]
+    /// `ZMQ_BINDTODEVICE`: TCP listeners and connections made afterwards send and receive only
+    /// through this network interface (`SO_BINDTODEVICE`, Linux; the process needs
+    /// `CAP_NET_RAW` on kernels before 5.7). A bind or connect that cannot apply it fails.
+    pub fn bind_to_device(mut self, interface: impl Into<String>) -> Self {
+        self.bind_to_device = Some(interface.into());
+        self.mark(OptionName::BindToDevice)
+    }
+
+    #[doc(alias = "ZMQ_TCP_MAXRT")]
+    /// `ZMQ_TCP_MAXRT`: how long sent data may stay unacknowledged before the kernel gives up on
+    /// a TCP connection (`TCP_USER_TIMEOUT` on Linux; millisecond resolution). Default: the
+    /// system's retransmission limit, many minutes.
+    pub fn tcp_max_retransmit(mut self, timeout: Duration) -> Self {
+        self.tcp_max_retransmit = Some(timeout);
+        self.mark(OptionName::TcpMaxRetransmit)
+    }
+
+    #[doc(alias = "ZMQ_IPV6")]
+    /// `ZMQ_IPV6`: use IPv6 as well as IPv4: `tcp://*:port` binds both (a dual-stack `[::]`),
+    /// and host names resolve to IPv6 addresses too (default off: IPv4, as libzmq). Explicit
+    /// IPv6 addresses (`tcp://[::1]:5555`) work either way.
+    pub fn ipv6(mut self, on: bool) -> Self {
+        self.ipv6 = on;
+        self.mark(OptionName::Ipv6)
+    }
+
+    switch! {
+        #[doc(alias = "ZMQ_XPUB_NODROP")]
+        /// `ZMQ_XPUB_NODROP` (PUB, XPUB): when a subscriber the message is for is at its
+        /// high-water mark, `send` waits (`try_send` fails with `WouldBlock`) instead of dropping
+        /// the message for that subscriber.
+        xpub_nodrop => xpub_nodrop, XpubNoDrop
+    }
+
+    #[doc(alias = "ZMQ_ROUTER_NOTIFY")]
+    /// `ZMQ_ROUTER_NOTIFY` (ROUTER): report peers connecting and disconnecting to the
+    /// application, each as a message of the peer's routing id and an empty frame (default
+    /// [`RouterNotify::NONE`]).
+    pub fn router_notify(mut self, events: RouterNotify) -> Self {
+        self.pattern.router_notify = events;
+        self.mark(OptionName::RouterNotify)
+    }
+
     /// The most memory the messages this socket is still receiving may hold together, across
     /// all its connections: frame bodies plus [`FRAME_OVERHEAD`] bytes of bookkeeping per frame
     /// (default: [`DEFAULT_RECEIVE_BUDGET`], 1 GiB, or `max_message_size` if that is larger).
@@ -568,6 +723,182 @@ impl SocketOptions {
     /// The receive high-water mark.
     pub fn recv_hwm_value(&self) -> usize {
         self.pattern.recv_hwm
+    }
+
+    /// The value of `linger`.
+    pub fn linger_value(&self) -> Option<Duration> {
+        self.linger
+    }
+
+    /// The value of `reconnect_interval`.
+    pub fn reconnect_interval_value(&self) -> Duration {
+        self.reconnect_interval
+    }
+
+    /// The value of `reconnect_interval_max`.
+    pub fn reconnect_interval_max_value(&self) -> Option<Duration> {
+        self.reconnect_interval_max
+    }
+
+    /// The value of `connect_timeout`.
+    pub fn connect_timeout_value(&self) -> Option<Duration> {
+        self.connect_timeout
+    }
+
+    /// The value of `handshake_timeout`.
+    pub fn handshake_timeout_value(&self) -> Option<Duration> {
+        self.handshake_timeout
+    }
+
+    /// The value of `max_message_size`.
+    pub fn max_message_size_value(&self) -> Option<u64> {
+        self.max_message_size
+    }
+
+    /// The heartbeat options (interval, TTL, timeout).
+    pub fn heartbeat_value(&self) -> HeartbeatConfig {
+        self.heartbeat
+    }
+
+    /// The value of `send_timeout`.
+    pub fn send_timeout_value(&self) -> Option<Duration> {
+        self.send_timeout
+    }
+
+    /// The value of `recv_timeout`.
+    pub fn recv_timeout_value(&self) -> Option<Duration> {
+        self.recv_timeout
+    }
+
+    /// The value of `immediate`.
+    pub fn immediate_value(&self) -> bool {
+        self.pattern.immediate
+    }
+
+    /// The value of `conflate`.
+    pub fn conflate_value(&self) -> bool {
+        self.pattern.conflate
+    }
+
+    /// The value of `routing_id`.
+    pub fn routing_id_value(&self) -> Option<&Bytes> {
+        self.routing_id.as_ref()
+    }
+
+    /// The value of `router_mandatory`.
+    pub fn router_mandatory_value(&self) -> bool {
+        self.pattern.router_mandatory
+    }
+
+    /// The value of `router_handover`.
+    pub fn router_handover_value(&self) -> bool {
+        self.pattern.router_handover
+    }
+
+    /// The value of `probe_router`.
+    pub fn probe_router_value(&self) -> bool {
+        self.pattern.probe_router
+    }
+
+    /// The value of `req_correlate`.
+    pub fn req_correlate_value(&self) -> bool {
+        self.pattern.req_correlate
+    }
+
+    /// The value of `req_relaxed`.
+    pub fn req_relaxed_value(&self) -> bool {
+        self.pattern.req_relaxed
+    }
+
+    /// The value of `xpub_verbose`.
+    pub fn xpub_verbose_value(&self) -> bool {
+        self.pattern.xpub_verbose
+    }
+
+    /// The value of `xpub_verboser`.
+    pub fn xpub_verboser_value(&self) -> bool {
+        self.pattern.xpub_verboser
+    }
+
+    /// The value of `xpub_manual`.
+    pub fn xpub_manual_value(&self) -> bool {
+        self.pattern.xpub_manual
+    }
+
+    /// The value of `xpub_welcome_message`.
+    pub fn xpub_welcome_message_value(&self) -> Option<&Bytes> {
+        self.pattern.xpub_welcome.as_ref()
+    }
+
+    /// The value of `xsub_verbose_unsubscribe`.
+    pub fn xsub_verbose_unsubscribe_value(&self) -> bool {
+        self.pattern.xsub_verbose_unsubscribe
+    }
+
+    /// The value of `invert_matching`.
+    pub fn invert_matching_value(&self) -> bool {
+        self.pattern.invert_matching
+    }
+
+    /// The value of `tcp_keepalive`: `None` when left to the system, `Some(None)` when turned off.
+    pub fn tcp_keepalive_value(&self) -> Option<Option<TcpKeepalive>> {
+        self.tcp_keepalive
+    }
+
+    /// The value of `send_buffer` (`None`: the system's).
+    pub fn send_buffer_value(&self) -> Option<usize> {
+        self.send_buffer
+    }
+
+    /// The value of `recv_buffer` (`None`: the system's).
+    pub fn recv_buffer_value(&self) -> Option<usize> {
+        self.recv_buffer
+    }
+
+    /// Whether a connect endpoint reconnects (`reconnect`).
+    pub fn reconnect_value(&self) -> bool {
+        self.reconnect
+    }
+
+    /// The value of `backlog`.
+    pub fn backlog_value(&self) -> u32 {
+        self.backlog
+    }
+
+    /// The value of `tos` (`None`: the system's).
+    pub fn tos_value(&self) -> Option<u8> {
+        self.tos
+    }
+
+    /// The value of `bind_to_device`.
+    pub fn bind_to_device_value(&self) -> Option<&str> {
+        self.bind_to_device.as_deref()
+    }
+
+    /// The value of `tcp_max_retransmit` (`None`: the system's).
+    pub fn tcp_max_retransmit_value(&self) -> Option<Duration> {
+        self.tcp_max_retransmit
+    }
+
+    /// The value of `ipv6`.
+    pub fn ipv6_value(&self) -> bool {
+        self.ipv6
+    }
+
+    /// The value of `xpub_nodrop`.
+    pub fn xpub_nodrop_value(&self) -> bool {
+        self.pattern.xpub_nodrop
+    }
+
+    /// The value of `router_notify`.
+    pub fn router_notify_value(&self) -> RouterNotify {
+        self.pattern.router_notify
+    }
+
+    /// Whether `option` was set (to any value, its default included), as [`check`](Self::check)
+    /// sees it.
+    pub fn is_set(&self, option: OptionName) -> bool {
+        self.set.contains(&option)
     }
 
     pub(crate) fn pattern_options(&self) -> PatternOptions {

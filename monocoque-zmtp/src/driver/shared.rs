@@ -3,6 +3,7 @@
 use std::cell::{Cell, RefCell};
 use std::collections::HashMap;
 use std::rc::Rc;
+use std::time::{Duration, Instant};
 
 use monocoque_core::PeerId;
 
@@ -55,6 +56,46 @@ pub(crate) struct Shared {
     signals: RefCell<HashMap<PeerId, Rc<PipeSignals>>>,
     /// Every monitor watching, with the events it wants.
     monitors: RefCell<Vec<(flume::Sender<MonitorEvent>, MonitorMask)>>,
+    /// What the pattern dropped and what of it was logged.
+    pub(crate) drops: DropLog,
+}
+
+/// Logs dropped messages at most once per [`DropLog::PERIOD`]: a PUB at its high-water mark
+/// drops on every send, and one line per message would drown the log.
+#[derive(Debug, Default)]
+pub(crate) struct DropLog {
+    /// The drop count as last logged (or as last seen, when nobody listens at warn level).
+    pub(crate) reported: Cell<u64>,
+    last: Cell<Option<Instant>>,
+}
+
+impl DropLog {
+    const PERIOD: Duration = Duration::from_secs(1);
+
+    #[cold]
+    #[inline(never)]
+    pub(crate) fn report(&self, dropped: u64, socket_type: SocketType) {
+        if !tracing::enabled!(tracing::Level::WARN) {
+            self.reported.set(dropped);
+            return;
+        }
+        let now = Instant::now();
+        if self
+            .last
+            .get()
+            .is_some_and(|last| now < last + Self::PERIOD)
+        {
+            return;
+        }
+        tracing::warn!(
+            socket_type = %socket_type,
+            dropped = dropped - self.reported.get(),
+            total = dropped,
+            "messages dropped: no peer could take them (high-water mark reached, or no such peer)"
+        );
+        self.reported.set(dropped);
+        self.last.set(Some(now));
+    }
 }
 
 impl Shared {
@@ -70,6 +111,7 @@ impl Shared {
             sends_in_a_row: Cell::new(0),
             signals: RefCell::new(HashMap::new()),
             monitors: RefCell::new(Vec::new()),
+            drops: DropLog::default(),
         }
     }
 
@@ -94,7 +136,7 @@ impl Shared {
     pub(crate) fn monitor(&self, mask: MonitorMask) -> Monitor {
         let (sender, events) = flume::bounded(MONITOR_CAPACITY);
         self.monitors.borrow_mut().push((sender, mask));
-        Monitor { events }
+        Monitor::new(events)
     }
 
     /// Tells every monitor that no more events will come.
@@ -180,6 +222,8 @@ impl Shared {
             signals.close();
         }
         self.flushed.notify(usize::MAX);
+        // A ROUTER_NOTIFY message may be waiting for the application.
+        self.recv_ready.notify(1);
     }
 
     /// Every pipe's signals, to close them all.

@@ -12,16 +12,19 @@ use monocoque_core::{Backoff, Endpoint, EndpointError, Message, PeerId};
 
 use super::connection::{PipeFor, serve};
 use super::monitor::{Monitor, MonitorEvent, MonitorEventKind, MonitorMask};
-use super::options::{OptionError, SocketOptions, random_seed};
+use super::options::{OptionError, OptionName, SocketOptions, random_seed};
 use super::shared::Shared;
 use super::signal;
 use super::transport::{self, Listener};
 use crate::proto::{DisconnectReason, Origin, RecvError, SendError, SendErrorKind, SocketType};
 
-/// Errors of `bind`, `connect`, `unbind` and `disconnect`.
+/// Every error a socket can give, for `?`: `bind`, `connect`, `unbind` and `disconnect`
+/// return it, and the errors of options ([`OptionError`]), sends ([`SendError`], whose message
+/// is dropped by the conversion) and receives ([`RecvError`]) convert into it.
 ///
 /// A wrapped cause is returned by [`source`](std::error::Error::source), not repeated in the
-/// message, so that error reporters (`anyhow`'s `{:#}`, ...) print each cause once.
+/// message, so that error reporters (`anyhow`'s `{:#}`, ...) print each cause once; the wrapped
+/// option, send and receive errors show as themselves.
 ///
 /// ```
 /// use std::error::Error as _;
@@ -60,6 +63,43 @@ pub enum Error {
         "no compio runtime on this thread: bind and connect inside `compio::runtime::Runtime::block_on` or a `#[compio::main]` function"
     )]
     NoRuntime,
+    /// An option refused (`with_options`, `set_options`).
+    #[error(transparent)]
+    Option(#[from] OptionError),
+    /// A send failed. The message is not kept: match on [`SendError`] before `?` to retry it.
+    #[error(transparent)]
+    Send(#[from] SendErrorKind),
+    /// A receive failed.
+    #[error(transparent)]
+    Recv(#[from] RecvError),
+    /// An I/O error from around the sockets (starting the runtime, ...), so that a function
+    /// using sockets can return this type alone.
+    #[error(transparent)]
+    Io(#[from] std::io::Error),
+}
+
+impl From<SendError> for Error {
+    fn from(error: SendError) -> Self {
+        Self::Send(error.kind)
+    }
+}
+
+impl Error {
+    /// Whether this is a send or receive that timed out (`send_timeout`, `recv_timeout`).
+    pub fn is_timeout(&self) -> bool {
+        matches!(
+            self,
+            Self::Send(SendErrorKind::TimedOut) | Self::Recv(RecvError::TimedOut)
+        )
+    }
+
+    /// Whether this is a `try_send` or `try_recv` that would have had to wait.
+    pub fn is_would_block(&self) -> bool {
+        matches!(
+            self,
+            Self::Send(SendErrorKind::WouldBlock) | Self::Recv(RecvError::WouldBlock)
+        )
+    }
 }
 
 /// Fails with [`Error::NoRuntime`] outside a compio runtime, where spawning the connection tasks
@@ -156,7 +196,8 @@ impl Socket {
     pub async fn bind(&self, endpoint: &str) -> Result<Endpoint, Error> {
         in_runtime()?;
         let requested: Endpoint = endpoint.parse()?;
-        let (listener, actual) = match Listener::bind(&requested).await {
+        let options = self.shared.options.borrow().clone();
+        let (listener, actual) = match Listener::bind(&requested, &options).await {
             Ok(bound) => bound,
             Err(source) => {
                 self.shared.emit(|| {
@@ -203,11 +244,48 @@ impl Socket {
         in_runtime()?;
         let endpoint: Endpoint = endpoint.parse()?;
         let id = self.shared.attach(Origin::Connect);
+        self.start_connecting(endpoint, id);
+        Ok(())
+    }
+
+    /// ROUTER: connects to `endpoint` as [`connect`](Self::connect) does, and knows the peer
+    /// there by `routing_id` instead of the identity it announces (libzmq's
+    /// `ZMQ_CONNECT_ROUTING_ID` followed by `zmq_connect`). The id is taken at once: messages
+    /// sent to it wait for the connection, and it stays with this endpoint across
+    /// reconnections. An id in use, or not 1 to 255 bytes starting with a non-zero byte, is an
+    /// [`OptionError::InvalidValue`] (libzmq aborts the process on a clash).
+    #[doc(alias = "ZMQ_CONNECT_ROUTING_ID")]
+    pub fn connect_with_routing_id(
+        &self,
+        endpoint: &str,
+        routing_id: impl Into<Bytes>,
+    ) -> Result<(), Error> {
+        in_runtime()?;
+        let endpoint: Endpoint = endpoint.parse()?;
+        let routing_id = routing_id.into();
+        let id = self
+            .shared
+            .with_core(|core| core.attach_with_routing_id(routing_id))
+            .map_err(|reason| {
+                let option = OptionName::ConnectRoutingId;
+                if self.shared.socket_type == SocketType::Router {
+                    OptionError::InvalidValue { option, reason }
+                } else {
+                    OptionError::NotApplicable {
+                        option,
+                        socket_type: self.shared.socket_type,
+                    }
+                }
+            })?;
+        self.start_connecting(endpoint, id);
+        Ok(())
+    }
+
+    fn start_connecting(&self, endpoint: Endpoint, id: PeerId) {
         let task = compio::runtime::spawn(connect_loop(self.shared.clone(), endpoint.clone(), id));
         let mut endpoints = self.endpoints.borrow_mut();
         endpoints.last = Some(endpoint.clone());
         endpoints.connected.push(Connected { endpoint, task });
-        Ok(())
     }
 
     /// Stops listening on `endpoint` (as given to `bind`, or as returned by it) and closes the
@@ -301,7 +379,14 @@ impl Socket {
 
     /// Sends a message if that is possible without waiting.
     pub fn try_send(&self, message: impl Into<Message>) -> Result<(), SendError> {
-        self.shared.with_core(|core| core.send(message.into()))
+        self.shared.with_core(|core| {
+            let result = core.send(message.into());
+            let dropped = core.pipes().dropped();
+            if dropped != self.shared.drops.reported.get() {
+                self.shared.drops.report(dropped, self.shared.socket_type);
+            }
+            result
+        })
     }
 
     /// Receives a message, waiting for at most the receive timeout. Cancel-safe: a dropped
@@ -568,9 +653,9 @@ async fn connect_loop(shared: Rc<Shared>, endpoint: Endpoint, id: PeerId) {
     let name: Rc<str> = endpoint.to_string().into();
     let mut backoff = backoff(&shared.options.borrow());
     loop {
-        let timeout = shared.options.borrow().connect_timeout;
-        let attempt = match timeout {
-            Some(limit) => compio::time::timeout(limit, transport::connect(&endpoint))
+        let options = shared.options.borrow().clone();
+        let attempt = match options.connect_timeout {
+            Some(limit) => compio::time::timeout(limit, transport::connect(&endpoint, &options))
                 .await
                 .unwrap_or_else(|_| {
                     Err(std::io::Error::new(
@@ -578,7 +663,7 @@ async fn connect_loop(shared: Rc<Shared>, endpoint: Endpoint, id: PeerId) {
                         "connect timed out",
                     ))
                 }),
-            None => transport::connect(&endpoint).await,
+            None => transport::connect(&endpoint, &options).await,
         };
         match attempt {
             Ok(stream) => {
@@ -617,6 +702,12 @@ async fn connect_loop(shared: Rc<Shared>, endpoint: Endpoint, id: PeerId) {
                     )
                 });
             }
+        }
+        if !shared.options.borrow().reconnect {
+            // `ZMQ_RECONNECT_IVL` -1: one attempt, one connection. The endpoint is given up and
+            // its queue dropped (`disconnect` still finds it, as libzmq keeps its name).
+            tracing::debug!(endpoint = &*name, "not reconnecting (reconnect off)");
+            return;
         }
         let interval = backoff.next().unwrap_or(Duration::from_millis(100));
         shared.emit(|| MonitorEvent::new(MonitorEventKind::ConnectRetried { interval }, &name));

@@ -177,6 +177,7 @@ impl Command {
 /// assert!(Subscription::from_message_frame(&Bytes::from("\x02x")).is_none());
 /// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct Subscription {
     /// `true` to subscribe, `false` to cancel.
     pub subscribe: bool,

@@ -100,7 +100,22 @@ impl HandshakeConfig {
 }
 
 /// What the handshake learned about the peer.
+///
+/// Non-exhaustive: a later mechanism (CURVE) adds what it learns. A driver or a test that
+/// feeds a [`SocketCore`](crate::proto::SocketCore) without a handshake builds one with
+/// [`new`](Self::new):
+///
+/// ```
+/// use bytes::Bytes;
+/// use monocoque_zmtp::proto::{MechanismName, PeerInfo, SocketType, Version};
+///
+/// let peer = PeerInfo::new(SocketType::Dealer).with_identity(Bytes::from("worker-1"));
+/// assert_eq!(peer.identity.as_deref(), Some(&b"worker-1"[..]));
+/// assert_eq!(peer.metadata.identity().map(|id| &id[..]), Some(&b"worker-1"[..]));
+/// assert_eq!((peer.version, peer.mechanism), (Version::V3_1, MechanismName::NULL));
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct PeerInfo {
     /// The peer's socket type, checked against ours.
     pub socket_type: SocketType,
@@ -112,6 +127,36 @@ pub struct PeerInfo {
     pub version: Version,
     /// The security mechanism used.
     pub mechanism: MechanismName,
+}
+
+impl PeerInfo {
+    /// A peer of `socket_type` as a NULL handshake over ZMTP 3.1 would report it: the READY
+    /// metadata libzmq sends, and no identity.
+    pub fn new(socket_type: SocketType) -> Self {
+        Self {
+            socket_type,
+            identity: None,
+            metadata: Metadata::for_socket(socket_type, None),
+            version: Version::V3_1,
+            mechanism: MechanismName::NULL,
+        }
+    }
+
+    /// The same peer announcing `identity` (ignored, as on the wire, by socket types that do
+    /// not send one; an empty identity is none).
+    pub fn with_identity(mut self, identity: impl Into<Bytes>) -> Self {
+        let identity = identity.into();
+        let sent = Some(identity).filter(|_| self.socket_type.sends_identity());
+        self.metadata = Metadata::for_socket(self.socket_type, sent.clone());
+        self.identity = sent.filter(|id| !id.is_empty());
+        self
+    }
+
+    /// The same peer speaking `version`.
+    pub fn with_version(mut self, version: Version) -> Self {
+        self.version = version;
+        self
+    }
 }
 
 /// A step of a typed handshake state: still waiting, or moved on to the next state.

@@ -23,6 +23,7 @@ use super::command::{Command, MAX_PING_CONTEXT};
 /// assert_eq!(config.effective_timeout(), Some(Duration::from_secs(1)));
 /// ```
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct HeartbeatConfig {
     /// How often to send a PING (`None`: never, libzmq's default).
     pub interval: Option<Duration>,

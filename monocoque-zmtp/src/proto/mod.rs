@@ -36,7 +36,8 @@ pub use heartbeat::{Expired, Heartbeat, HeartbeatConfig};
 pub use mechanism::{Mechanism, MechanismStatus, Null};
 pub use metadata::{IDENTITY, MAX_PROPERTIES, Metadata, RESOURCE, SOCKET_TYPE};
 pub use socket::{
-    Event, Origin, PatternOptions, Pipe, Pipes, RecvError, SendError, SendErrorKind, SocketCore,
+    Event, Origin, PatternOptions, Pipe, Pipes, RecvError, RouterNotify, SendError, SendErrorKind,
+    SocketCore,
 };
 pub use socket_type::{SocketType, UnknownSocketType};
 pub use trie::{SubscriptionSet, SubscriptionTrie, Unsubscribed};

@@ -17,7 +17,7 @@ mod simple;
 use bytes::Bytes;
 use monocoque_core::{Message, PeerId};
 
-pub use pipes::{Origin, PatternOptions, Pipe, Pipes};
+pub use pipes::{Origin, PatternOptions, Pipe, Pipes, RouterNotify};
 
 use super::command::{Command, Subscription};
 use super::handshake::PeerInfo;
@@ -67,8 +67,19 @@ pub enum SendErrorKind {
 }
 
 /// A failed send, with the message given back.
+///
+/// ```
+/// use monocoque_core::Message;
+/// use monocoque_zmtp::proto::{PatternOptions, SendErrorKind, SocketCore, SocketType};
+///
+/// let mut pull = SocketCore::new(SocketType::Pull, PatternOptions::default());
+/// let error = pull.send(Message::from("job")).unwrap_err();
+/// assert_eq!(error.kind(), SendErrorKind::NotSupported);
+/// assert_eq!(error.into_message(), Message::from("job"));
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("{kind}")]
+#[non_exhaustive]
 pub struct SendError {
     /// What went wrong.
     pub kind: SendErrorKind,
@@ -79,6 +90,16 @@ pub struct SendError {
 impl SendError {
     pub(crate) fn new(kind: SendErrorKind, message: Message) -> Self {
         Self { kind, message }
+    }
+
+    /// What went wrong.
+    pub fn kind(&self) -> SendErrorKind {
+        self.kind
+    }
+
+    /// The message that was not sent, to retry or keep.
+    pub fn into_message(self) -> Message {
+        self.message
     }
 }
 
@@ -120,6 +141,16 @@ pub(crate) trait Pattern: std::fmt::Debug {
 
     /// Pipe `id` is about to be removed.
     fn detached(&mut self, _pipes: &mut Pipes, _id: PeerId) {}
+
+    /// Names the peer of connecting pipe `id` before it connects (`ZMQ_CONNECT_ROUTING_ID`).
+    fn reserve_routing_id(
+        &mut self,
+        _pipes: &mut Pipes,
+        _id: PeerId,
+        _routing_id: Bytes,
+    ) -> Result<(), &'static str> {
+        Err("only a ROUTER names the peers it connects to")
+    }
 
     /// The application sends a message.
     fn send(&mut self, pipes: &mut Pipes, message: Message) -> Result<(), SendError>;
@@ -224,6 +255,37 @@ impl SocketCore {
     /// connection exists), after the handshake for an accepted connection.
     pub fn attach(&mut self, origin: Origin) -> PeerId {
         self.pipes.attach(origin)
+    }
+
+    /// Adds a connecting pipe whose peer a ROUTER knows by `routing_id` instead of the identity
+    /// the peer announces (`ZMQ_CONNECT_ROUTING_ID`). The id is taken at once: messages sent to
+    /// it queue for the connection, and it stays with the pipe across reconnections. Refused
+    /// (nothing attached) with the reason when the socket is not a ROUTER or the id is invalid
+    /// (1 to 255 bytes, not starting with a zero byte) or in use.
+    ///
+    /// ```
+    /// use bytes::Bytes;
+    /// use monocoque_core::Message;
+    /// use monocoque_zmtp::proto::{PatternOptions, SocketCore, SocketType};
+    ///
+    /// let mut router = SocketCore::new(SocketType::Router, PatternOptions::default());
+    /// let id = router.attach_with_routing_id(Bytes::from("backend")).unwrap();
+    /// router.send(Message::from("backend").with("queued until it connects")).unwrap();
+    /// assert_eq!(router.pipes().get(id).unwrap().queued_out(), 1);
+    /// assert!(router.attach_with_routing_id(Bytes::from("backend")).is_err());
+    /// ```
+    pub fn attach_with_routing_id(&mut self, routing_id: Bytes) -> Result<PeerId, &'static str> {
+        let id = self.pipes.attach(Origin::Connect);
+        match self
+            .pattern
+            .reserve_routing_id(&mut self.pipes, id, routing_id)
+        {
+            Ok(()) => Ok(id),
+            Err(reason) => {
+                self.pipes.detach(id);
+                Err(reason)
+            }
+        }
     }
 
     /// Records a completed handshake on `id`. Returns `false` (and emits [`Event::Close`]) if the
@@ -370,17 +432,13 @@ mod tests {
     use bytes::{Bytes, BytesMut};
 
     use super::*;
-    use crate::proto::{
-        Greeting, Inbound, MechanismName, MessageDecoder, Metadata, Version, WriteBuffer,
-    };
+    use crate::proto::{Inbound, MessageDecoder, WriteBuffer};
 
     fn peer(socket_type: SocketType, identity: Option<&str>) -> PeerInfo {
-        PeerInfo {
-            socket_type,
-            identity: identity.map(|i| Bytes::copy_from_slice(i.as_bytes())),
-            metadata: Metadata::for_socket(socket_type, None),
-            version: Version::V3_1,
-            mechanism: Greeting::new(MechanismName::NULL, false).mechanism,
+        let peer = PeerInfo::new(socket_type);
+        match identity {
+            Some(identity) => peer.with_identity(Bytes::copy_from_slice(identity.as_bytes())),
+            None => peer,
         }
     }
 
@@ -549,8 +607,9 @@ mod tests {
         router.send(to_anon).unwrap();
         assert_eq!(messages(&mut router, named), vec![msg(&["to alice"])]);
         assert_eq!(messages(&mut router, anonymous), vec![msg(&["to anon"])]);
-        // Unknown ids are dropped silently; a clashing identity is refused.
+        // Unknown ids are dropped silently (and counted); a clashing identity is refused.
         router.send(msg(&["bob", "lost"])).unwrap();
+        assert_eq!(router.pipes().dropped(), 1);
         let clash = router.attach(Origin::Accept);
         assert!(!router.connected(clash, peer(SocketType::Dealer, Some("alice"))));
         assert!(router.take_events().any(|e| e == Event::Close(clash)));
@@ -608,10 +667,44 @@ mod tests {
             messages(&mut publisher, all),
             vec![msg(&["weather.paris", "sun"])]
         );
+        assert_eq!(publisher.pipes().dropped(), 1);
         publisher.command(weather, &Command::Cancel("weather".into()));
         publisher.send(msg(&["weather.rome"])).unwrap();
         assert!(messages(&mut publisher, weather).is_empty());
         assert_eq!(publisher.recv(), Err(RecvError::NotSupported));
+    }
+
+    #[test]
+    fn pub_with_nodrop_refuses_what_a_full_subscriber_would_miss() {
+        let limits = PatternOptions {
+            send_hwm: 1,
+            xpub_nodrop: true,
+            ..PatternOptions::default()
+        };
+        for socket_type in [SocketType::Pub, SocketType::Xpub] {
+            let mut publisher = core(socket_type, limits.clone());
+            let slow = connect(&mut publisher, SocketType::Sub, None);
+            let other = connect(&mut publisher, SocketType::Sub, None);
+            publisher.command(slow, &Command::Subscribe("a".into()));
+            publisher.command(other, &Command::Subscribe(Bytes::new()));
+            publisher.send(msg(&["a1"])).unwrap();
+            // `slow` is full: a message it matches is handed back, to nobody at all.
+            let error = publisher.send(msg(&["a2"])).unwrap_err();
+            assert_eq!(
+                (error.kind(), error.into_message()),
+                (SendErrorKind::WouldBlock, msg(&["a2"]))
+            );
+            // One it does not match still goes once `other` has room.
+            assert_eq!(messages(&mut publisher, other), vec![msg(&["a1"])]);
+            publisher.send(msg(&["b1"])).unwrap();
+            assert_eq!(messages(&mut publisher, other), vec![msg(&["b1"])]);
+            // Once `slow` is drained, the refused message goes to both.
+            assert_eq!(messages(&mut publisher, slow), vec![msg(&["a1"])]);
+            publisher.send(msg(&["a2"])).unwrap();
+            assert_eq!(messages(&mut publisher, slow), vec![msg(&["a2"])]);
+            assert_eq!(messages(&mut publisher, other), vec![msg(&["a2"])]);
+            publisher.check_invariants().unwrap();
+        }
     }
 
     #[test]

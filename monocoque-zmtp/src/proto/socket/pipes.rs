@@ -56,8 +56,55 @@ pub struct PatternOptions {
     pub xsub_verbose_unsubscribe: bool,
     /// `ZMQ_INVERT_MATCHING`: PUB/XPUB send to, and SUB keeps, what does *not* match.
     pub invert_matching: bool,
+    /// `ZMQ_XPUB_NODROP`: PUB/XPUB refuse a message (`WouldBlock`) that a matching subscriber
+    /// at its high-water mark would miss.
+    pub xpub_nodrop: bool,
+    /// `ZMQ_ROUTER_NOTIFY`: ROUTER hands the application a message for each peer that connects
+    /// or disconnects.
+    pub router_notify: RouterNotify,
     /// Seed for generated routing ids and request ids, so that tests are reproducible.
     pub seed: u32,
+}
+
+/// The peer events a ROUTER reports to the application (`ZMQ_ROUTER_NOTIFY`), as a message of
+/// the peer's routing id and an empty frame.
+///
+/// ```
+/// use monocoque_zmtp::proto::RouterNotify;
+///
+/// let both = RouterNotify::CONNECT | RouterNotify::DISCONNECT;
+/// assert!(both.contains(RouterNotify::DISCONNECT));
+/// assert!(!RouterNotify::NONE.contains(RouterNotify::CONNECT));
+/// assert_eq!(both.bits(), 3); // ZMQ_NOTIFY_CONNECT | ZMQ_NOTIFY_DISCONNECT
+/// ```
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash)]
+pub struct RouterNotify(u8);
+
+impl RouterNotify {
+    /// No notifications (libzmq's default).
+    pub const NONE: Self = Self(0);
+    /// `ZMQ_NOTIFY_CONNECT`: a peer completed its handshake.
+    pub const CONNECT: Self = Self(1);
+    /// `ZMQ_NOTIFY_DISCONNECT`: a peer's connection ended.
+    pub const DISCONNECT: Self = Self(2);
+
+    /// Whether every notification in `other` is in `self`.
+    pub fn contains(self, other: Self) -> bool {
+        self.0 & other.0 == other.0
+    }
+
+    /// libzmq's integer value.
+    pub fn bits(self) -> u8 {
+        self.0
+    }
+}
+
+impl std::ops::BitOr for RouterNotify {
+    type Output = Self;
+
+    fn bitor(self, other: Self) -> Self {
+        Self(self.0 | other.0)
+    }
 }
 
 impl Default for PatternOptions {
@@ -78,6 +125,8 @@ impl Default for PatternOptions {
             xpub_welcome: None,
             xsub_verbose_unsubscribe: false,
             invert_matching: false,
+            xpub_nodrop: false,
+            router_notify: RouterNotify::NONE,
             seed: 0,
         }
     }
@@ -170,6 +219,8 @@ pub struct Pipes {
     with_input: FairQueue,
     events: Vec<Event>,
     options: PatternOptions,
+    /// Messages the pattern dropped: for a peer at its high-water mark, or for none at all.
+    dropped: u64,
 }
 
 impl Pipes {
@@ -180,7 +231,21 @@ impl Pipes {
             with_input: FairQueue::default(),
             events: Vec::new(),
             options,
+            dropped: 0,
         }
+    }
+
+    /// Counts a message the pattern dropped instead of queueing it.
+    #[inline]
+    pub(crate) fn count_drop(&mut self) {
+        self.dropped += 1;
+    }
+
+    /// How many messages the socket dropped since it was created, as its pattern has it: PUB and
+    /// XPUB for a subscriber at its high-water mark, ROUTER for a full or unknown peer, REP for a
+    /// requester that is full or gone, XSUB for a full publisher.
+    pub fn dropped(&self) -> u64 {
+        self.dropped
     }
 
     pub(crate) fn attach(&mut self, origin: Origin) -> PeerId {
@@ -398,6 +463,14 @@ impl Pipes {
         // Counted even past the limit (a reader that ignored a pause cannot make the count
         // drift); the reader stays paused until the queue drains to the low-water mark.
         pipe.in_hwm.acquire_forced()
+    }
+
+    /// Whether pipe `id` can take a message for the application without passing its
+    /// high-water mark.
+    pub(crate) fn has_room_in(&self, id: PeerId) -> bool {
+        self.table
+            .get(id)
+            .is_some_and(|p| !p.draining && !p.in_hwm.is_full())
     }
 
     /// Fair-queuing: one message from the pipe whose turn it is.

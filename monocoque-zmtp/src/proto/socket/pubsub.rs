@@ -134,9 +134,20 @@ impl Pattern for Pub {
                     .filter(|id| pipes.get(*id).is_some_and(|p| p.peer().is_some())),
             );
         }
+        if pipes.options().xpub_nodrop
+            && self
+                .matched
+                .iter()
+                .any(|&id| pipes.get(id).is_some_and(|p| p.is_full()))
+        {
+            // `ZMQ_XPUB_NODROP`: all or nothing, as libzmq's check of every matching pipe.
+            return Err(SendError::new(SendErrorKind::WouldBlock, message));
+        }
         for &id in &self.matched {
             // > ... SHALL silently drop the message if the queue for a subscriber is full.
-            let _ = pipes.push_out(id, message.clone());
+            if pipes.push_out(id, message.clone()).is_err() {
+                pipes.count_drop();
+            }
         }
         Ok(())
     }
@@ -283,8 +294,8 @@ impl Pattern for Sub {
         }
         for i in 0..pipes.ids().len() {
             let id = pipes.ids()[i];
-            if pipes.accepts_traffic(id) {
-                let _ = pipes.push_out(id, message.clone());
+            if pipes.accepts_traffic(id) && pipes.push_out(id, message.clone()).is_err() {
+                pipes.count_drop();
             }
         }
         Ok(())

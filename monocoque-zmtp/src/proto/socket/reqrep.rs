@@ -6,7 +6,7 @@ use bytes::Bytes;
 use monocoque_core::{Message, PeerId};
 use smallvec::SmallVec;
 
-use super::{Pattern, Pipes, RecvError, SendError, SendErrorKind};
+use super::{Pattern, Pipes, RecvError, RouterNotify, SendError, SendErrorKind};
 
 /// REQ: sends one request at a time, to the next peer in round-robin order, with an empty
 /// delimiter frame in front; takes the reply only from that peer.
@@ -129,8 +129,8 @@ impl Pattern for Rep {
         reply.extend(message);
         // A requester that left or cannot keep up loses its reply, as with libzmq; so does one
         // whose connection is down under `immediate`.
-        if pipes.accepts_traffic(id) {
-            let _ = pipes.push_out(id, reply);
+        if !pipes.accepts_traffic(id) || pipes.push_out(id, reply).is_err() {
+            pipes.count_drop();
         }
         Ok(())
     }
@@ -172,6 +172,9 @@ impl Pattern for Rep {
 pub(crate) struct Router {
     by_id: HashMap<Bytes, PeerId>,
     next_id: u32,
+    /// Connecting pipes named by the application (`ZMQ_CONNECT_ROUTING_ID`): they keep their id
+    /// from `connect` until they are removed.
+    reserved: Vec<PeerId>,
 }
 
 impl Router {
@@ -179,6 +182,15 @@ impl Router {
         Self {
             by_id: HashMap::new(),
             next_id: seed,
+            reserved: Vec::new(),
+        }
+    }
+
+    /// `ZMQ_ROUTER_NOTIFY`: a message of the routing id and an empty frame, unless the pipe's
+    /// queue is full (libzmq loses it then too).
+    fn notify(pipes: &mut Pipes, id: PeerId, event: RouterNotify) {
+        if pipes.options().router_notify.contains(event) && pipes.has_room_in(id) {
+            pipes.push_in(id, Message::single(Bytes::new()));
         }
     }
 
@@ -210,6 +222,11 @@ impl Router {
 
 impl Pattern for Router {
     fn connected(&mut self, pipes: &mut Pipes, id: PeerId) -> bool {
+        if self.reserved.contains(&id) {
+            pipes.probe(id);
+            Self::notify(pipes, id, RouterNotify::CONNECT);
+            return true;
+        }
         let announced = pipes
             .get(id)
             .and_then(|p| p.peer())
@@ -239,15 +256,42 @@ impl Pattern for Router {
             pipe.set_routing_id(routing_id);
         }
         pipes.probe(id);
+        Self::notify(pipes, id, RouterNotify::CONNECT);
         true
     }
 
     fn disconnected(&mut self, pipes: &mut Pipes, id: PeerId) {
-        self.forget(pipes, id);
+        Self::notify(pipes, id, RouterNotify::DISCONNECT);
+        if !self.reserved.contains(&id) {
+            self.forget(pipes, id);
+        }
     }
 
     fn detached(&mut self, pipes: &mut Pipes, id: PeerId) {
+        self.reserved.retain(|&r| r != id);
         self.forget(pipes, id);
+    }
+
+    fn reserve_routing_id(
+        &mut self,
+        pipes: &mut Pipes,
+        id: PeerId,
+        routing_id: Bytes,
+    ) -> Result<(), &'static str> {
+        if routing_id.is_empty() || routing_id.len() > 255 {
+            return Err("a routing id has 1 to 255 bytes");
+        }
+        if routing_id[0] == 0 {
+            return Err("routing ids starting with a zero byte are reserved");
+        }
+        if self.by_id.contains_key(&routing_id) {
+            return Err("the routing id is in use");
+        }
+        let pipe = pipes.get_mut(id).ok_or("no such pipe")?;
+        pipe.set_routing_id(routing_id.clone());
+        self.by_id.insert(routing_id, id);
+        self.reserved.push(id);
+        Ok(())
     }
 
     fn send(&mut self, pipes: &mut Pipes, mut message: Message) -> Result<(), SendError> {
@@ -259,6 +303,7 @@ impl Pattern for Router {
             return if pipes.options().router_mandatory {
                 Err(SendError::new(SendErrorKind::HostUnreachable, message))
             } else {
+                pipes.count_drop();
                 Ok(())
             };
         };
@@ -269,7 +314,10 @@ impl Pattern for Router {
                 Err(SendError::new(SendErrorKind::WouldBlock, message))
             }
             // > ROUTER ... SHALL drop the message when the peer's queue is full. (RFC 28)
-            Err(_) => Ok(()),
+            Err(_) => {
+                pipes.count_drop();
+                Ok(())
+            }
         }
     }
 
