@@ -999,6 +999,117 @@ mod tests {
     }
 
     #[test]
+    fn every_option_reads_back_what_was_set() {
+        let d = Duration::from_millis;
+        let keepalive = TcpKeepalive::new().idle(d(1)).interval(d(2)).count(3);
+        let o = SocketOptions::new()
+            .send_hwm(1)
+            .recv_hwm(2)
+            .linger(Some(d(3)))
+            .reconnect_interval(d(4))
+            .reconnect_interval_max(Some(d(5)))
+            .connect_timeout(Some(d(6)))
+            .handshake_timeout(None)
+            .max_message_size(Some(7))
+            .heartbeat_interval(d(8))
+            .heartbeat_ttl(d(900))
+            .heartbeat_timeout(d(10))
+            .send_timeout(Some(d(11)))
+            .recv_timeout(Some(d(12)))
+            .immediate(true)
+            .conflate(true)
+            .routing_id("id")
+            .router_mandatory(true)
+            .router_handover(true)
+            .probe_router(true)
+            .req_correlate(true)
+            .req_relaxed(true)
+            .xpub_verbose(true)
+            .xpub_verboser(true)
+            .xpub_manual(true)
+            .xpub_welcome_message("hi")
+            .xsub_verbose_unsubscribe(true)
+            .invert_matching(true)
+            .tcp_keepalive(Some(keepalive))
+            .send_buffer(13)
+            .recv_buffer(14)
+            .reconnect(false)
+            .backlog(15)
+            .tos(16)
+            .bind_to_device("eth9")
+            .tcp_max_retransmit(d(17))
+            .ipv6(true)
+            .xpub_nodrop(true)
+            .router_notify(RouterNotify::DISCONNECT)
+            .receive_budget(18);
+        assert_eq!((o.send_hwm_value(), o.recv_hwm_value()), (1, 2));
+        assert_eq!(o.linger_value(), Some(d(3)));
+        assert_eq!(o.reconnect_interval_value(), d(4));
+        assert_eq!(o.reconnect_interval_max_value(), Some(d(5)));
+        assert_eq!(o.connect_timeout_value(), Some(d(6)));
+        assert_eq!(o.handshake_timeout_value(), None);
+        assert_eq!(o.max_message_size_value(), Some(7));
+        let heartbeat = o.heartbeat_value();
+        assert_eq!(
+            (heartbeat.interval, heartbeat.ttl, heartbeat.timeout),
+            (Some(d(8)), Some(d(900)), Some(d(10)))
+        );
+        assert_eq!(o.send_timeout_value(), Some(d(11)));
+        assert_eq!(o.recv_timeout_value(), Some(d(12)));
+        assert!(o.immediate_value() && o.conflate_value());
+        assert_eq!(o.routing_id_value().map(|id| &id[..]), Some(&b"id"[..]));
+        assert!(o.router_mandatory_value() && o.router_handover_value() && o.probe_router_value());
+        assert!(o.req_correlate_value() && o.req_relaxed_value());
+        assert!(o.xpub_verbose_value() && o.xpub_verboser_value() && o.xpub_manual_value());
+        assert_eq!(
+            o.xpub_welcome_message_value().map(|m| &m[..]),
+            Some(&b"hi"[..])
+        );
+        assert!(o.xsub_verbose_unsubscribe_value() && o.invert_matching_value());
+        assert_eq!(o.tcp_keepalive_value(), Some(Some(keepalive)));
+        assert_eq!(
+            (o.send_buffer_value(), o.recv_buffer_value()),
+            (Some(13), Some(14))
+        );
+        assert!(!o.reconnect_value());
+        assert_eq!((o.backlog_value(), o.tos_value()), (15, Some(16)));
+        assert_eq!(o.bind_to_device_value(), Some("eth9"));
+        assert_eq!(o.tcp_max_retransmit_value(), Some(d(17)));
+        assert!(o.ipv6_value() && o.xpub_nodrop_value());
+        assert_eq!(o.router_notify_value(), RouterNotify::DISCONNECT);
+        assert_eq!(o.receive_budget_value(), 18);
+        assert!(o.is_set(OptionName::Tos) && !SocketOptions::new().is_set(OptionName::Tos));
+        // And the defaults, where libzmq's are not "off".
+        let defaults = SocketOptions::new();
+        assert!(defaults.reconnect_value());
+        assert_eq!(defaults.backlog_value(), DEFAULT_BACKLOG);
+        assert_eq!(defaults.router_notify_value(), RouterNotify::NONE);
+    }
+
+    #[test]
+    fn the_new_options_apply_where_libzmq_has_them() {
+        let nodrop = SocketOptions::new().xpub_nodrop(true);
+        assert!(nodrop.check(SocketType::Pub).is_ok());
+        assert!(nodrop.check(SocketType::Xpub).is_ok());
+        assert!(nodrop.check(SocketType::Push).is_err());
+        let notify = SocketOptions::new().router_notify(RouterNotify::CONNECT);
+        assert!(notify.check(SocketType::Router).is_ok());
+        assert!(notify.check(SocketType::Dealer).is_err());
+        for general in [
+            SocketOptions::new().backlog(1),
+            SocketOptions::new().tos(1),
+            SocketOptions::new().ipv6(true),
+            SocketOptions::new().reconnect(false),
+            SocketOptions::new().tcp_max_retransmit(Duration::from_secs(1)),
+            SocketOptions::new().bind_to_device("lo"),
+        ] {
+            for socket_type in SocketType::ALL {
+                assert!(general.check(socket_type).is_ok(), "{socket_type}");
+            }
+        }
+    }
+
+    #[test]
     fn out_of_range_values() {
         for (id, reason) in [
             (&b""[..], "a routing id has 1 to 255 bytes"),
