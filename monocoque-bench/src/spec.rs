@@ -11,11 +11,11 @@ pub enum Lib {
     Zmq,
     /// This repository.
     Mono,
-    /// `omq-tokio` from crates.io.
+    /// `omq-tokio` from the public registry.
     Omq,
-    /// `zeromq` (zmq.rs) from crates.io.
+    /// `zeromq` (zmq.rs) from the public registry.
     Zeromq,
-    /// `monocoque-rs` from crates.io: an earlier, single-connection take on this library.
+    /// `monocoque-rs` from the public registry: an earlier, single-connection take on this library.
     MonoRs,
     /// Length-prefixed frames over a plain blocking socket: the floor.
     Raw,

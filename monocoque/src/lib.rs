@@ -98,6 +98,12 @@
 
 mod sockets;
 
+/// The README's and the guide's examples, run as doc tests so that they stay true.
+#[cfg(doctest)]
+#[doc = include_str!("../../README.md")]
+#[doc = include_str!("../../docs/GUIDE.md")]
+pub struct ReadmeAndGuide;
+
 #[doc(inline)]
 pub use monocoque_core::{
     Endpoint, EndpointError, Host, IntoFrames, IpcAddr, Message, Port, TcpEndpoint, TcpSource,

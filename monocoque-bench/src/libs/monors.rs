@@ -1,4 +1,4 @@
-//! monocoque-rs (crates.io): its compio backend (the default), default options, eager sends
+//! monocoque-rs (the published crate): its compio backend (the default), default options, eager sends
 //! (its default mode; write coalescing is opt-in). Its PULL, REP, ... sockets each wrap one
 //! connection: the server side binds a listener, accepts one connection and builds the socket
 //! on it, as its own `bind` helpers do (they accept before returning, so they cannot report the

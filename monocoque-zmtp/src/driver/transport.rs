@@ -144,12 +144,39 @@ fn set_user_timeout(socket: &SockRef<'_>, timeout: Duration) {
 #[cfg(not(any(target_os = "linux", target_os = "android")))]
 fn set_user_timeout(_socket: &SockRef<'_>, _timeout: Duration) {}
 
+/// The file a Unix listener bound, identified by its inode: a listener that goes away after
+/// another socket was bound at the same path (a restarted service) must not remove the newer
+/// socket's file.
+#[derive(Debug)]
+pub(crate) struct SocketFile {
+    path: PathBuf,
+    id: (u64, u64),
+}
+
+impl SocketFile {
+    fn created(path: &std::path::Path) -> Option<Self> {
+        use std::os::unix::fs::MetadataExt;
+        let meta = std::fs::symlink_metadata(path).ok()?;
+        Some(Self {
+            path: path.to_owned(),
+            id: (meta.dev(), meta.ino()),
+        })
+    }
+
+    fn remove(&self) {
+        use std::os::unix::fs::MetadataExt;
+        if std::fs::symlink_metadata(&self.path).is_ok_and(|m| (m.dev(), m.ino()) == self.id) {
+            let _ = std::fs::remove_file(&self.path);
+        }
+    }
+}
+
 /// A bound listener.
 #[derive(Debug)]
 pub(crate) enum Listener {
     Tcp(TcpListener),
     /// The path is removed when the listener goes away, as libzmq does.
-    Unix(UnixListener, Option<PathBuf>),
+    Unix(UnixListener, Option<SocketFile>),
 }
 
 impl Listener {
@@ -178,7 +205,8 @@ impl Listener {
             Endpoint::Ipc(IpcAddr::Path(path)) => {
                 remove_stale_socket(path);
                 let listener = UnixListener::bind(path).await?;
-                Ok((Self::Unix(listener, Some(path.clone())), endpoint.clone()))
+                let file = SocketFile::created(path);
+                Ok((Self::Unix(listener, file), endpoint.clone()))
             }
             Endpoint::Ipc(IpcAddr::Abstract(name)) => {
                 let listener = UnixListener::bind_addr(&abstract_addr(name)?).await?;
@@ -202,8 +230,8 @@ impl Listener {
 
 impl Drop for Listener {
     fn drop(&mut self) {
-        if let Self::Unix(_, Some(path)) = self {
-            let _ = std::fs::remove_file(path);
+        if let Self::Unix(_, Some(file)) = self {
+            file.remove();
         }
     }
 }
@@ -446,6 +474,23 @@ mod tests {
             // Without CAP_NET_RAW on kernels before 5.7.
             Err(error) => assert_eq!(error.kind(), io::ErrorKind::PermissionDenied),
         }
+    }
+
+    #[compio::test]
+    async fn a_listener_leaves_the_file_of_a_newer_one_at_its_path() {
+        let path = std::env::temp_dir().join(format!(
+            "monocoque-transport-{}-restart.sock",
+            std::process::id()
+        ));
+        let endpoint = Endpoint::Ipc(IpcAddr::Path(path.clone()));
+        let options = SocketOptions::new();
+        let (old, _) = Listener::bind(&endpoint, &options).await.unwrap();
+        // A restarted service binds the same path while the old listener is still open.
+        let (new, _) = Listener::bind(&endpoint, &options).await.unwrap();
+        drop(old);
+        assert!(path.exists(), "the old listener removed the new one's file");
+        drop(new);
+        assert!(!path.exists(), "the listener left its own file behind");
     }
 
     #[compio::test]
