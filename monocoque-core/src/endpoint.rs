@@ -32,7 +32,7 @@ pub use tcp::{Host, Port, TcpEndpoint, TcpSource};
 /// [`EndpointError::Ipv6ZoneId`]. Transport names are case-sensitive, as in libzmq.
 ///
 /// ```rust
-/// use monocoque_core::{Endpoint, Transport};
+/// use monocoque::{Endpoint, Transport};
 ///
 /// let ep: Endpoint = "tcp://127.0.0.1:0".parse()?;
 /// assert_eq!(ep.transport(), Transport::Tcp);
@@ -43,7 +43,7 @@ pub use tcp::{Host, Port, TcpEndpoint, TcpSource};
 ///
 /// let ipc: Endpoint = "ipc://@monocoque".parse()?;
 /// assert_eq!(ipc.to_string(), "ipc://@monocoque");
-/// # Ok::<(), monocoque_core::EndpointError>(())
+/// # Ok::<(), monocoque::EndpointError>(())
 /// ```
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 #[non_exhaustive]
@@ -57,12 +57,12 @@ pub enum Endpoint {
 /// The transport an [`Endpoint`] names.
 ///
 /// ```rust
-/// use monocoque_core::{Endpoint, Transport};
+/// use monocoque::{Endpoint, Transport};
 ///
 /// let ep: Endpoint = "ipc:///tmp/x.sock".parse()?;
 /// assert_eq!(ep.transport(), Transport::Ipc);
 /// assert_eq!(Transport::Tcp.to_string(), "tcp");
-/// # Ok::<(), monocoque_core::EndpointError>(())
+/// # Ok::<(), monocoque::EndpointError>(())
 /// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 #[non_exhaustive]
@@ -76,7 +76,7 @@ pub enum Transport {
 /// Why a string is not a valid endpoint.
 ///
 /// ```rust
-/// use monocoque_core::{Endpoint, EndpointError};
+/// use monocoque::{Endpoint, EndpointError};
 ///
 /// let err = "inproc://queue".parse::<Endpoint>().unwrap_err();
 /// assert_eq!(err, EndpointError::UnsupportedTransport { transport: "inproc".into() });

@@ -9,12 +9,12 @@ use smallvec::SmallVec;
 /// A multipart ZeroMQ message: an ordered list of frames.
 ///
 /// Up to [`Message::INLINE_FRAMES`] frames live inline without a heap allocation, and frames are
-/// [`Bytes`], so cloning a message copies no payload. The conversions from borrowed data
+/// [`Bytes`](bytes::Bytes), so cloning a message copies no payload. The conversions from borrowed data
 /// (`&str`, `&[u8]`) copy it once; use `Bytes::from_static` or an owned `Vec<u8>`/`String` to
 /// avoid that copy.
 ///
 /// ```rust
-/// use monocoque_core::Message;
+/// use monocoque::Message;
 ///
 /// let mut msg = Message::from("hello").with("world");
 /// msg.push_front("routing-id");
@@ -110,7 +110,7 @@ impl Message {
     /// Frame `index` as text: `None` past the last frame, an error if it is not UTF-8.
     ///
     /// ```rust
-    /// use monocoque_core::Message;
+    /// use monocoque::Message;
     /// let message = Message::from(vec!["topic", "payload"]);
     /// assert_eq!(message.frame_str(1), Some(Ok("payload")));
     /// assert_eq!(message.frame_str(2), None);
@@ -128,7 +128,7 @@ impl Message {
     /// The frames, by value, without copying.
     ///
     /// ```rust
-    /// use monocoque_core::Message;
+    /// use monocoque::Message;
     /// let frames: Vec<_> = Message::from(["a", "b"]).into_frames().collect();
     /// assert_eq!(frames, ["a", "b"]);
     /// ```
@@ -172,6 +172,15 @@ impl IntoIterator for Message {
 }
 
 /// The frames of a message, by value: [`Message::into_frames`] and `for frame in message`.
+///
+/// ```rust
+/// use monocoque::{IntoFrames, Message};
+///
+/// let mut frames: IntoFrames = Message::from("a").with("b").with("c").into_frames();
+/// assert_eq!(frames.len(), 3);
+/// assert_eq!(frames.next_back().as_deref(), Some(&b"c"[..]));
+/// assert_eq!(frames.collect::<Vec<_>>(), ["a", "b"]);
+/// ```
 #[derive(Debug)]
 pub struct IntoFrames(smallvec::IntoIter<[Bytes; Message::INLINE_FRAMES]>);
 

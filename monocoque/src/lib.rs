@@ -67,7 +67,7 @@
 //!
 //! ```
 //! use std::time::Instant;
-//! use bytes::BytesMut;
+//! use monocoque::bytes::BytesMut;
 //! use monocoque::proto::{Handshake, HandshakeConfig, Null, WriteBuffer};
 //! use monocoque::SocketType;
 //!
@@ -97,6 +97,10 @@
 #![forbid(unsafe_code)]
 
 mod sockets;
+
+/// The `bytes` crate, whose `Bytes` frames and topics are made of: `monocoque::bytes::Bytes`
+/// names them without a dependency of your own.
+pub use bytes;
 
 /// The README's and the guide's examples, run as doc tests so that they stay true.
 #[cfg(doctest)]

@@ -12,12 +12,12 @@ use super::EndpointError;
 /// libzmq counts its `@` against the same space.
 ///
 /// ```rust
-/// use monocoque_core::{Endpoint, IpcAddr};
+/// use monocoque::{Endpoint, IpcAddr};
 ///
 /// let ep: Endpoint = "ipc://@broker".parse()?;
 /// assert_eq!(ep.as_ipc(), Some(&IpcAddr::Abstract("broker".into())));
 /// assert_eq!(IpcAddr::Path("/tmp/x.sock".into()).to_string(), "/tmp/x.sock");
-/// # Ok::<(), monocoque_core::EndpointError>(())
+/// # Ok::<(), monocoque::EndpointError>(())
 /// ```
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub enum IpcAddr {

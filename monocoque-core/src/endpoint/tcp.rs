@@ -11,14 +11,14 @@ use super::EndpointError;
 /// [`Display`](fmt::Display) includes the `tcp://` scheme.
 ///
 /// ```rust
-/// use monocoque_core::{Endpoint, Host, Port, TcpEndpoint, TcpSource};
+/// use monocoque::{Endpoint, Host, Port, TcpEndpoint, TcpSource};
 ///
 /// let ep = TcpEndpoint::new(Host::Name("server".into()), Port::Number(5555))
 ///     .with_source(TcpSource::new(Host::Name("eth0".into()), None));
 /// assert_eq!(ep.to_string(), "tcp://eth0;server:5555");
 /// assert_eq!(Endpoint::Tcp(ep.clone()), "tcp://eth0;server:5555".parse()?);
 /// assert_eq!(ep.socket_addr(), None); // names are resolved by the driver
-/// # Ok::<(), monocoque_core::EndpointError>(())
+/// # Ok::<(), monocoque::EndpointError>(())
 /// ```
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct TcpEndpoint {
@@ -30,13 +30,13 @@ pub struct TcpEndpoint {
 /// The local address a connecting TCP socket binds before it connects (`tcp://source;host:port`).
 ///
 /// ```rust
-/// use monocoque_core::{Endpoint, Host, Port};
+/// use monocoque::{Endpoint, Host, Port};
 ///
 /// let ep: Endpoint = "tcp://192.168.1.1:0;10.0.0.1:5555".parse()?;
 /// let source = ep.as_tcp().and_then(|tcp| tcp.source()).unwrap();
 /// assert_eq!(source.host(), &Host::Ip("192.168.1.1".parse().unwrap()));
 /// assert_eq!(source.port(), Some(Port::Number(0)));
-/// # Ok::<(), monocoque_core::EndpointError>(())
+/// # Ok::<(), monocoque::EndpointError>(())
 /// ```
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct TcpSource {
@@ -50,7 +50,7 @@ pub struct TcpSource {
 /// endpoint prints back the way it was written.
 ///
 /// ```rust
-/// use monocoque_core::Port;
+/// use monocoque::Port;
 ///
 /// assert!(Port::Wildcard.is_ephemeral());
 /// assert!(Port::Number(0).is_ephemeral());
@@ -73,14 +73,14 @@ pub enum Port {
 /// [`Display`](fmt::Display) writes a hand-built [`Host::Name`] verbatim.
 ///
 /// ```rust
-/// use monocoque_core::Host;
+/// use monocoque::Host;
 /// use std::net::{IpAddr, Ipv4Addr};
 ///
 /// assert_eq!("*".parse::<Host>()?, Host::Any);
 /// assert_eq!("[::1]".parse::<Host>()?.to_string(), "[::1]");
 /// assert_eq!(Host::Any.ip(), Some(IpAddr::V4(Ipv4Addr::UNSPECIFIED)));
 /// assert!(Host::Name("localhost".into()).ip().is_none());
-/// # Ok::<(), monocoque_core::EndpointError>(())
+/// # Ok::<(), monocoque::EndpointError>(())
 /// ```
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub enum Host {

@@ -308,6 +308,7 @@ impl Driver {
         self.id = Some(id);
         self.shared.register(id, self.signals.clone());
         let identity = peer.identity.clone();
+        let (peer_type, mechanism, version) = (peer.socket_type, peer.mechanism, peer.version);
         let (accepted, routing_id) = self.shared.with_core(|core| {
             let accepted = core.connected(id, peer);
             let routing_id = core
@@ -327,6 +328,10 @@ impl Driver {
             endpoint = &*self.endpoint,
             peer = self.address.as_deref(),
             socket_type = %self.shared.socket_type,
+            peer_socket_type = %peer_type,
+            mechanism = %mechanism,
+            ?version,
+            routing_id = ?self.routing_id,
             "handshake done"
         );
         self.shared.emit(|| {

@@ -11,6 +11,15 @@ use crate::proto::{DisconnectReason, ProtocolError};
 pub(crate) const MONITOR_CAPACITY: usize = 4096;
 
 /// What happened.
+///
+/// ```
+/// use monocoque::{DisconnectReason, MonitorEventKind, MonitorMask};
+///
+/// let closed = MonitorEventKind::Disconnected { reason: DisconnectReason::PeerClosed };
+/// assert_eq!(closed.zmq_event(), 0x0200); // ZMQ_EVENT_DISCONNECTED
+/// assert_eq!(closed.zmq_event(), MonitorMask::DISCONNECTED.bits());
+/// assert!(!MonitorMask::CONNECTED.contains(&closed));
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum MonitorEventKind {
@@ -88,7 +97,7 @@ impl MonitorEventKind {
 /// Which events a monitor receives: libzmq's `ZMQ_EVENT_*` bits, combined with `|`.
 ///
 /// ```
-/// use monocoque_zmtp::driver::{MonitorEventKind, MonitorMask};
+/// use monocoque::{MonitorEventKind, MonitorMask};
 /// let mask = MonitorMask::HANDSHAKE_SUCCEEDED | MonitorMask::DISCONNECTED;
 /// assert!(mask.contains(&MonitorEventKind::HandshakeSucceeded));
 /// assert!(!mask.contains(&MonitorEventKind::Listening));
@@ -153,6 +162,24 @@ impl std::ops::BitOr for MonitorMask {
 }
 
 /// One event: what happened, where, and with whom.
+///
+/// ```
+/// # compio::runtime::Runtime::new().unwrap().block_on(async {
+/// use monocoque::{DealerSocket, MonitorEventKind, MonitorMask, RouterSocket, SocketOptions};
+///
+/// let router = RouterSocket::new();
+/// let monitor = router.monitor_events(MonitorMask::HANDSHAKE_SUCCEEDED);
+/// let endpoint = router.bind("tcp://127.0.0.1:0").await?;
+/// let dealer = DealerSocket::with_options(SocketOptions::new().routing_id("worker"))?;
+/// dealer.connect(&endpoint.to_string())?;
+/// let event = monitor.recv().await.unwrap();
+/// assert_eq!(event.kind, MonitorEventKind::HandshakeSucceeded);
+/// assert_eq!(event.endpoint, endpoint.to_string());
+/// assert!(event.peer_address.unwrap().starts_with("127.0.0.1:"));
+/// assert_eq!(event.routing_id.as_deref(), Some(&b"worker"[..]));
+/// # Ok::<(), monocoque::Error>(())
+/// # }).unwrap();
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct MonitorEvent {
     /// What happened.
@@ -191,10 +218,9 @@ impl MonitorEvent {
 ///
 /// ```
 /// use futures_util::StreamExt;
-/// use monocoque_zmtp::driver::{MonitorEventKind, MonitorMask, Socket, SocketOptions};
-/// use monocoque_zmtp::proto::SocketType;
+/// use monocoque::{MonitorEventKind, MonitorMask, PullSocket};
 /// # compio::runtime::Runtime::new().unwrap().block_on(async {
-/// let pull = Socket::new(SocketType::Pull, SocketOptions::new()).unwrap();
+/// let pull = PullSocket::new();
 /// let mut listening = pull.monitor_events(MonitorMask::LISTENING);
 /// let endpoint = pull.bind("tcp://127.0.0.1:0").await.unwrap();
 /// let event = listening.next().await.unwrap();

@@ -15,6 +15,15 @@ use crate::proto::{
 };
 
 /// The name of an option, as libzmq spells it.
+///
+/// ```
+/// use monocoque::{OptionName, SocketType};
+///
+/// assert_eq!(OptionName::SendHwm.zmq_name(), "ZMQ_SNDHWM");
+/// assert_eq!(OptionName::RoutingId.to_string(), "ZMQ_ROUTING_ID");
+/// assert!(OptionName::RoutingId.applies_to(SocketType::Dealer));
+/// assert!(!OptionName::RoutingId.applies_to(SocketType::Pub));
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub enum OptionName {
@@ -175,6 +184,19 @@ impl fmt::Display for OptionName {
 }
 
 /// A socket option that cannot be used as given.
+///
+/// ```
+/// # compio::runtime::Runtime::new().unwrap().block_on(async {
+/// use monocoque::{DealerSocket, OptionError, OptionName};
+///
+/// let dealer = DealerSocket::new();
+/// let error = dealer.set_options(|o| o.routing_id("")).unwrap_err();
+/// assert!(matches!(error, OptionError::InvalidValue { option: OptionName::RoutingId, .. }));
+/// let reason = "a routing id has 1 to 255 bytes";
+/// assert_eq!(error.to_string(), format!("invalid value for ZMQ_ROUTING_ID: {reason}"));
+/// assert_eq!(dealer.options().routing_id_value(), None); // the refused change did not apply
+/// # });
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
 pub enum OptionError {
@@ -200,7 +222,7 @@ pub enum OptionError {
 ///
 /// ```
 /// use std::time::Duration;
-/// use monocoque_zmtp::driver::{SocketOptions, TcpKeepalive};
+/// use monocoque::{SocketOptions, TcpKeepalive};
 ///
 /// let keepalive = TcpKeepalive::new().idle(Duration::from_secs(30)).count(3);
 /// assert_eq!(keepalive.idle, Some(Duration::from_secs(30)));
@@ -259,19 +281,22 @@ pub const DEFAULT_BACKLOG: u32 = 100;
 /// connections made after they are set, as in libzmq.
 ///
 /// ```
+/// # compio::runtime::Runtime::new().unwrap().block_on(async {
 /// use std::time::Duration;
-/// use monocoque_zmtp::driver::{OptionError, OptionName, SocketOptions};
-/// use monocoque_zmtp::proto::SocketType;
+/// use monocoque::{DealerSocket, OptionError, OptionName, PubSocket, SocketOptions, SocketType};
 ///
 /// let options = SocketOptions::new()
 ///     .send_hwm(10_000)
 ///     .routing_id("worker-1")
 ///     .reconnect_interval(Duration::from_millis(50));
-/// assert!(options.check(SocketType::Dealer).is_ok());
+/// let dealer = DealerSocket::with_options(options.clone())?;
+/// assert_eq!(dealer.options().send_hwm_value(), 10_000);
 /// assert_eq!(
-///     options.check(SocketType::Pub),
-///     Err(OptionError::NotApplicable { option: OptionName::RoutingId, socket_type: SocketType::Pub })
+///     PubSocket::with_options(options).unwrap_err(),
+///     OptionError::NotApplicable { option: OptionName::RoutingId, socket_type: SocketType::Pub }
 /// );
+/// # Ok::<(), monocoque::Error>(())
+/// # }).unwrap();
 /// ```
 #[derive(Debug, Clone)]
 pub struct SocketOptions {

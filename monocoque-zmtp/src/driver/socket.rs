@@ -28,10 +28,9 @@ use crate::proto::{DisconnectReason, Origin, RecvError, SendError, SendErrorKind
 ///
 /// ```
 /// use std::error::Error as _;
-/// use monocoque_zmtp::driver::{Socket, SocketOptions};
-/// use monocoque_zmtp::proto::SocketType;
+/// use monocoque::PushSocket;
 /// # compio::runtime::Runtime::new().unwrap().block_on(async {
-/// let push = Socket::new(SocketType::Push, SocketOptions::new()).unwrap();
+/// let push = PushSocket::new();
 /// let error = push.connect("tcp://127.0.0.1").unwrap_err();
 /// assert_eq!(error.to_string(), "invalid endpoint");
 /// assert_eq!(error.source().unwrap().to_string(), "no port in `127.0.0.1`");
@@ -282,6 +281,7 @@ impl Socket {
     }
 
     fn start_connecting(&self, endpoint: Endpoint, id: PeerId) {
+        tracing::info!(%endpoint, socket_type = %self.shared.socket_type, "connecting");
         let task = compio::runtime::spawn(connect_loop(self.shared.clone(), endpoint.clone(), id));
         let mut endpoints = self.endpoints.borrow_mut();
         endpoints.last = Some(endpoint.clone());
@@ -710,6 +710,7 @@ async fn connect_loop(shared: Rc<Shared>, endpoint: Endpoint, id: PeerId) {
             return;
         }
         let interval = backoff.next().unwrap_or(Duration::from_millis(100));
+        tracing::debug!(endpoint = &*name, ?interval, "reconnecting");
         shared.emit(|| MonitorEvent::new(MonitorEventKind::ConnectRetried { interval }, &name));
         compio::time::sleep(interval).await;
     }

@@ -21,6 +21,20 @@ pub const DEFAULT_COPY_THRESHOLD: usize = 4096;
 pub const MAX_IOVECS: usize = 512;
 
 /// What arrives on a connection after the handshake.
+///
+/// ```
+/// use monocoque::bytes::{Bytes, BytesMut};
+/// use monocoque::Message;
+/// use monocoque::proto::{Command, Inbound, MessageDecoder};
+///
+/// let mut decoder = MessageDecoder::new(None);
+/// // A one-frame message, then a command frame (flag 0x04) holding a PING.
+/// let mut buf = BytesMut::from(&b"\x00\x02hi\x04\x07\x04PING\x00\x00"[..]);
+/// assert_eq!(decoder.decode(&mut buf).unwrap(), Some(Inbound::Message(Message::from("hi"))));
+/// let Some(Inbound::Command(body)) = decoder.decode(&mut buf).unwrap() else { panic!() };
+/// let ping = Command::Ping { ttl_deciseconds: 0, context: Bytes::new() };
+/// assert_eq!(Command::parse(body).unwrap(), ping);
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Inbound {
     /// A complete multipart message.
@@ -37,8 +51,8 @@ pub enum Inbound {
 /// [`ReceiveBudget`](super::ReceiveBudget) through [`partial`](Self::partial).
 ///
 /// ```
-/// use bytes::BytesMut;
-/// use monocoque_zmtp::proto::{Inbound, MessageDecoder};
+/// use monocoque::bytes::BytesMut;
+/// use monocoque::proto::{Inbound, MessageDecoder};
 ///
 /// let mut decoder = MessageDecoder::new(None);
 /// let mut buf = BytesMut::from(&b"\x01\x01a"[..]);
@@ -141,9 +155,9 @@ impl MessageDecoder {
 /// [`take_chunks`](Self::take_chunks) hands everything queued to one vectored write.
 ///
 /// ```
-/// use bytes::Bytes;
-/// use monocoque_core::Message;
-/// use monocoque_zmtp::proto::WriteBuffer;
+/// use monocoque::bytes::Bytes;
+/// use monocoque::Message;
+/// use monocoque::proto::WriteBuffer;
 ///
 /// let big = Bytes::from(vec![7u8; 10_000]);
 /// let mut out = WriteBuffer::new();
@@ -256,9 +270,9 @@ impl WriteBuffer {
     /// large frames makes a chunk per frame, so writers take [`MAX_IOVECS`] at a time.
     ///
     /// ```
-    /// use bytes::Bytes;
-    /// use monocoque_core::Message;
-    /// use monocoque_zmtp::proto::WriteBuffer;
+    /// use monocoque::bytes::Bytes;
+    /// use monocoque::Message;
+    /// use monocoque::proto::WriteBuffer;
     ///
     /// let mut out = WriteBuffer::with_copy_threshold(1);
     /// out.push_message(&Message::from_iter(["a", "b", "c"])); // a header, a body, ...: 6 chunks

@@ -15,8 +15,8 @@ pub const MAX_PING_CONTEXT: usize = 16;
 /// skip them (RFC 37 lets mechanisms define commands; libzmq ignores unknown ones).
 ///
 /// ```
-/// use bytes::{Bytes, BytesMut};
-/// use monocoque_zmtp::proto::Command;
+/// use monocoque::bytes::{Bytes, BytesMut};
+/// use monocoque::proto::Command;
 ///
 /// let ping = Command::Ping { ttl_deciseconds: 20, context: Bytes::from("abc") };
 /// let mut body = BytesMut::new();
@@ -168,8 +168,8 @@ impl Command {
 /// peer's version.
 ///
 /// ```
-/// use bytes::Bytes;
-/// use monocoque_zmtp::proto::{Subscription, Version};
+/// use monocoque::bytes::Bytes;
+/// use monocoque::proto::{Subscription, Version};
 ///
 /// let sub = Subscription::subscribe("topic");
 /// assert_eq!(sub.to_message_frame(), Bytes::from("\x01topic"));

@@ -7,43 +7,6 @@
 //! [`Connection::poll_transmit`] in batches a vectored write can take. Time is passed in: the
 //! caller sleeps until [`Connection::poll_timeout`] and then calls
 //! [`Connection::handle_timeout`]. Nothing here reads a clock or touches a socket.
-//!
-//! ```
-//! use std::time::Instant;
-//! use bytes::BytesMut;
-//! use monocoque_core::Message;
-//! use monocoque_zmtp::proto::{Connection, ConnectionConfig, ConnectionEvent, Null, SocketType};
-//!
-//! let now = Instant::now();
-//! let mut push = Connection::new(ConnectionConfig::new(SocketType::Push), Box::new(Null::new()), now);
-//! let mut pull = Connection::new(ConnectionConfig::new(SocketType::Pull), Box::new(Null::new()), now);
-//! let (mut to_pull, mut to_push) = (BytesMut::new(), BytesMut::new());
-//! let mut events = Vec::new();
-//! for _ in 0..2 {
-//!     while let Some(chunks) = push.poll_transmit() {
-//!         chunks.iter().for_each(|c| to_pull.extend_from_slice(c));
-//!     }
-//!     while let Some(chunks) = pull.poll_transmit() {
-//!         chunks.iter().for_each(|c| to_push.extend_from_slice(c));
-//!     }
-//!     while let Some(event) = push.poll_input(&mut to_push, now).unwrap() {
-//!         events.push(event);
-//!     }
-//!     while let Some(event) = pull.poll_input(&mut to_pull, now).unwrap() {
-//!         events.push(event);
-//!     }
-//! }
-//! assert!(push.is_established() && pull.is_established());
-//! assert_eq!(events.len(), 2); // each side saw its peer
-//!
-//! push.transmit_buffer().push_message(&Message::from("job"));
-//! let chunks = push.poll_transmit().unwrap();
-//! chunks.iter().for_each(|c| to_pull.extend_from_slice(c));
-//! assert_eq!(
-//!     pull.poll_input(&mut to_pull, now).unwrap(),
-//!     Some(ConnectionEvent::Message(Message::from("job")))
-//! );
-//! ```
 
 use std::collections::VecDeque;
 use std::time::Instant;
@@ -74,7 +37,9 @@ pub const FRAME_OVERHEAD: u64 = 2 * size_of::<Bytes>() as u64;
 ///
 /// ```
 /// use std::time::Duration;
-/// use monocoque_zmtp::proto::{ConnectionConfig, HeartbeatConfig, SocketType};
+/// use monocoque::proto::{ConnectionConfig, HeartbeatConfig};
+/// use monocoque::SocketType;
+///
 /// let config = ConnectionConfig::new(SocketType::Dealer)
 ///     .heartbeat(HeartbeatConfig::every(Duration::from_secs(1)))
 ///     .max_message_size(Some(1 << 20));
@@ -132,6 +97,24 @@ impl ConnectionConfig {
 }
 
 /// What the peer sent that the socket must act on.
+///
+/// ```
+/// use monocoque::proto::{ConnectionEvent, PeerInfo, Subscription};
+/// use monocoque::{Message, SocketType};
+///
+/// fn describe(event: &ConnectionEvent) -> String {
+///     match event {
+///         ConnectionEvent::Established(peer) => format!("peer {}", peer.socket_type),
+///         ConnectionEvent::Message(message) => format!("{} frames", message.len()),
+///         ConnectionEvent::Subscription(change) => format!("subscribe: {}", change.subscribe),
+///     }
+/// }
+/// let peer = PeerInfo::new(SocketType::Sub);
+/// assert_eq!(describe(&ConnectionEvent::Established(Box::new(peer))), "peer SUB");
+/// assert_eq!(describe(&ConnectionEvent::Message(Message::from("a").with("b"))), "2 frames");
+/// let cancel = ConnectionEvent::Subscription(Subscription::cancel("news"));
+/// assert_eq!(describe(&cancel), "subscribe: false");
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum ConnectionEvent {
     /// The handshake completed: this is the peer (boxed: events are moved once per message).
@@ -143,6 +126,20 @@ pub enum ConnectionEvent {
 }
 
 /// Why a connection ended, as the monitor reports it.
+///
+/// ```
+/// use monocoque::DisconnectReason;
+/// use monocoque::proto::{Expired, ProtocolError};
+///
+/// let silent = DisconnectReason::from(Expired::Timeout);
+/// assert_eq!(silent, DisconnectReason::HeartbeatTimeout);
+/// assert!(silent.allows_reconnect());
+/// // A peer that broke the protocol is not reconnected to.
+/// let broken = DisconnectReason::from(ProtocolError::BadSignature);
+/// assert_eq!(broken.protocol_error(), Some(&ProtocolError::BadSignature));
+/// assert!(!broken.allows_reconnect());
+/// assert_eq!(broken.to_string(), "protocol error: not a ZMTP peer: bad greeting signature");
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
 pub enum DisconnectReason {
@@ -221,6 +218,43 @@ impl From<Expired> for DisconnectReason {
 }
 
 /// One connection: handshake, then traffic.
+///
+/// ```
+/// use std::time::Instant;
+/// use monocoque::bytes::BytesMut;
+/// use monocoque::proto::{Connection, ConnectionConfig, ConnectionEvent, Null};
+/// use monocoque::{Message, SocketType};
+///
+/// let now = Instant::now();
+/// let mut push = Connection::new(ConnectionConfig::new(SocketType::Push), Box::new(Null::new()), now);
+/// let mut pull = Connection::new(ConnectionConfig::new(SocketType::Pull), Box::new(Null::new()), now);
+/// let (mut to_pull, mut to_push) = (BytesMut::new(), BytesMut::new());
+/// let mut events = Vec::new();
+/// for _ in 0..2 {
+///     while let Some(chunks) = push.poll_transmit() {
+///         chunks.iter().for_each(|c| to_pull.extend_from_slice(c));
+///     }
+///     while let Some(chunks) = pull.poll_transmit() {
+///         chunks.iter().for_each(|c| to_push.extend_from_slice(c));
+///     }
+///     while let Some(event) = push.poll_input(&mut to_push, now).unwrap() {
+///         events.push(event);
+///     }
+///     while let Some(event) = pull.poll_input(&mut to_pull, now).unwrap() {
+///         events.push(event);
+///     }
+/// }
+/// assert!(push.is_established() && pull.is_established());
+/// assert_eq!(events.len(), 2); // each side saw its peer
+///
+/// push.transmit_buffer().push_message(&Message::from("job"));
+/// let chunks = push.poll_transmit().unwrap();
+/// chunks.iter().for_each(|c| to_pull.extend_from_slice(c));
+/// assert_eq!(
+///     pull.poll_input(&mut to_pull, now).unwrap(),
+///     Some(ConnectionEvent::Message(Message::from("job")))
+/// );
+/// ```
 #[derive(Debug)]
 pub struct Connection {
     phase: Phase,
@@ -493,7 +527,8 @@ fn traffic(
 /// connection reports its [`Connection::partial_bytes`] through [`update`](Self::update).
 ///
 /// ```
-/// use monocoque_zmtp::proto::{ProtocolError, ReceiveBudget};
+/// use monocoque::proto::{ProtocolError, ReceiveBudget};
+///
 /// let mut budget = ReceiveBudget::new(100);
 /// let mut held = 0;
 /// budget.update(&mut held, 60).unwrap();

@@ -12,7 +12,7 @@ use super::socket_type::SocketType;
 /// what went wrong.
 ///
 /// ```
-/// use monocoque_zmtp::proto::{FrameDecoder, ProtocolError};
+/// use monocoque::proto::{FrameDecoder, ProtocolError};
 /// let mut decoder = FrameDecoder::new(None);
 /// let mut input = bytes::BytesMut::from(&[0x08u8, 0x00][..]);
 /// assert!(matches!(decoder.decode(&mut input), Err(ProtocolError::ReservedFlagBits { flags: 0x08 })));

@@ -41,6 +41,19 @@ pub const COPY_BELOW: usize = 1024;
 pub const SMALL_ARENA: usize = 4096;
 
 /// One decoded frame.
+///
+/// ```
+/// use monocoque::bytes::BytesMut;
+/// use monocoque::proto::{Command, Frame, FrameDecoder};
+///
+/// let mut decoder = FrameDecoder::new(None);
+/// // A last message frame, then a command frame (flag 0x04) holding a SUBSCRIBE.
+/// let mut buf = BytesMut::from(&b"\x00\x03end\x04\x0e\x09SUBSCRIBEnews"[..]);
+/// let Some(Frame::Message { body, more }) = decoder.decode(&mut buf).unwrap() else { panic!() };
+/// assert_eq!((&body[..], more), (&b"end"[..], false));
+/// let Some(Frame::Command(body)) = decoder.decode(&mut buf).unwrap() else { panic!() };
+/// assert_eq!(Command::parse(body).unwrap(), Command::Subscribe("news".into()));
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Frame {
     /// A message frame; `more` is set on every frame of a multipart message but the last.
@@ -61,8 +74,8 @@ pub enum Frame {
 /// large body is never copied; smaller ones are copied, so they do not pin the buffer.
 ///
 /// ```
-/// use bytes::BytesMut;
-/// use monocoque_zmtp::proto::{Frame, FrameDecoder};
+/// use monocoque::bytes::BytesMut;
+/// use monocoque::proto::{Frame, FrameDecoder};
 ///
 /// let mut decoder = FrameDecoder::new(Some(1024));
 /// let mut buf = BytesMut::from(&b"\x01\x02hi\x00\x00"[..]);

@@ -27,7 +27,7 @@ const AS_SERVER_OFFSET: usize = 32;
 /// A ZMTP protocol version from a greeting.
 ///
 /// ```
-/// use monocoque_zmtp::proto::Version;
+/// use monocoque::proto::Version;
 /// assert!(Version::V3_0 < Version::V3_1);
 /// assert!(!Version::V3_0.has_subscribe_commands());
 /// assert!(Version { major: 3, minor: 7 }.has_subscribe_commands());
@@ -62,7 +62,7 @@ impl fmt::Display for Version {
 /// A security mechanism name: up to 20 characters of `A-Z 0-9 - _ . +`, NUL padded on the wire.
 ///
 /// ```
-/// use monocoque_zmtp::proto::MechanismName;
+/// use monocoque::proto::MechanismName;
 /// let plain = MechanismName::new("PLAIN").unwrap();
 /// assert_eq!(plain.as_str(), "PLAIN");
 /// assert_ne!(plain, MechanismName::NULL);
@@ -142,7 +142,7 @@ impl fmt::Display for MechanismName {
 /// A parsed ZMTP 3.x greeting.
 ///
 /// ```
-/// use monocoque_zmtp::proto::{Greeting, MechanismName, Version};
+/// use monocoque::proto::{Greeting, MechanismName, Version};
 /// let ours = Greeting::new(MechanismName::NULL, false);
 /// let bytes = ours.encode();
 /// assert_eq!(&bytes[..2], &[0xFF, 0x00]);

@@ -31,7 +31,8 @@ pub const DEFAULT_MAX_HANDSHAKE_COMMAND: u64 = 64 * 1024;
 ///
 /// ```
 /// use std::time::Duration;
-/// use monocoque_zmtp::proto::{HandshakeConfig, SocketType};
+/// use monocoque::proto::HandshakeConfig;
+/// use monocoque::SocketType;
 ///
 /// let config = HandshakeConfig::new(SocketType::Dealer)
 ///     .identity("worker-7")
@@ -106,8 +107,9 @@ impl HandshakeConfig {
 /// [`new`](Self::new):
 ///
 /// ```
-/// use bytes::Bytes;
-/// use monocoque_zmtp::proto::{MechanismName, PeerInfo, SocketType, Version};
+/// use monocoque::bytes::Bytes;
+/// use monocoque::proto::{MechanismName, PeerInfo, Version};
+/// use monocoque::SocketType;
 ///
 /// let peer = PeerInfo::new(SocketType::Dealer).with_identity(Bytes::from("worker-1"));
 /// assert_eq!(peer.identity.as_deref(), Some(&b"worker-1"[..]));
@@ -316,8 +318,9 @@ impl ExpectMechanism {
 ///
 /// ```
 /// use std::time::Instant;
-/// use bytes::BytesMut;
-/// use monocoque_zmtp::proto::{Handshake, HandshakeConfig, Null, SocketType, WriteBuffer};
+/// use monocoque::bytes::BytesMut;
+/// use monocoque::proto::{Handshake, HandshakeConfig, Null, WriteBuffer};
+/// use monocoque::SocketType;
 ///
 /// let now = Instant::now();
 /// let (mut a_out, mut b_out) = (WriteBuffer::new(), WriteBuffer::new());

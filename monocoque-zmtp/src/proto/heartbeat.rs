@@ -17,7 +17,7 @@ use super::command::{Command, MAX_PING_CONTEXT};
 ///
 /// ```
 /// use std::time::Duration;
-/// use monocoque_zmtp::proto::HeartbeatConfig;
+/// use monocoque::proto::HeartbeatConfig;
 /// let config = HeartbeatConfig::every(Duration::from_secs(1)).ttl(Duration::from_secs(5));
 /// assert_eq!(config.ttl_deciseconds(), 50);
 /// assert_eq!(config.effective_timeout(), Some(Duration::from_secs(1)));
@@ -68,6 +68,20 @@ impl HeartbeatConfig {
 }
 
 /// Why a peer is considered dead.
+///
+/// ```
+/// use std::time::{Duration, Instant};
+/// use monocoque::bytes::Bytes;
+/// use monocoque::proto::{Expired, Heartbeat, HeartbeatConfig};
+///
+/// let start = Instant::now();
+/// let mut hb = Heartbeat::new(HeartbeatConfig::default(), start);
+/// // The peer's PING announces a TTL of 1.5 s; then nothing more arrives from it.
+/// hb.on_traffic();
+/// let _pong = hb.on_ping(15, &Bytes::from_static(b"ctx"), start);
+/// assert_eq!(hb.poll(start + Duration::from_millis(1400)), Ok(None));
+/// assert_eq!(hb.poll(start + Duration::from_millis(1500)), Err(Expired::Ttl));
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Expired {
     /// No traffic within the heartbeat timeout after one of our PINGs.
@@ -80,7 +94,7 @@ pub enum Expired {
 ///
 /// ```
 /// use std::time::{Duration, Instant};
-/// use monocoque_zmtp::proto::{Command, Expired, Heartbeat, HeartbeatConfig};
+/// use monocoque::proto::{Command, Expired, Heartbeat, HeartbeatConfig};
 ///
 /// let start = Instant::now();
 /// let mut hb = Heartbeat::new(HeartbeatConfig::every(Duration::from_secs(1)), start);

@@ -31,7 +31,8 @@ pub const MAX_PROPERTIES: usize = 1024;
 /// An ordered list of properties with case-insensitive names.
 ///
 /// ```
-/// use monocoque_zmtp::proto::{Metadata, SocketType};
+/// use monocoque::proto::Metadata;
+/// use monocoque::SocketType;
 ///
 /// let mut ours = Metadata::for_socket(SocketType::Dealer, Some("worker-1".into()));
 /// ours.insert("X-Region", "eu-west").unwrap();

@@ -6,7 +6,7 @@ use std::str::FromStr;
 /// A ZeroMQ socket type, as announced in the `Socket-Type` property of READY.
 ///
 /// ```
-/// use monocoque_zmtp::proto::SocketType;
+/// use monocoque::SocketType;
 /// let req: SocketType = "REQ".parse().unwrap();
 /// assert!(req.is_compatible(SocketType::Router));
 /// assert!(!req.is_compatible(SocketType::Req));

@@ -15,6 +15,20 @@ use super::greeting::{Greeting, MechanismName};
 use super::metadata::Metadata;
 
 /// Where a mechanism's exchange stands after a command.
+///
+/// ```
+/// use monocoque::proto::{Command, Mechanism, MechanismStatus, Metadata, Null};
+/// use monocoque::SocketType;
+///
+/// let mut null = Null::new();
+/// let ready = Command::Ready(Metadata::for_socket(SocketType::Rep, None)).to_bytes();
+/// match null.receive(ready, &mut Vec::new()).unwrap() {
+///     MechanismStatus::Complete(theirs) => {
+///         assert_eq!(theirs.socket_type().unwrap(), SocketType::Rep);
+///     }
+///     MechanismStatus::InProgress => panic!("NULL completes on the peer's READY"),
+/// }
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum MechanismStatus {
     /// More commands must be exchanged.
@@ -28,8 +42,9 @@ pub enum MechanismStatus {
 /// Output is a list of command bodies (`name_len name data`) for the handshake to frame and send.
 ///
 /// ```
-/// use bytes::Bytes;
-/// use monocoque_zmtp::proto::{Command, Mechanism, MechanismStatus, Metadata, Null, SocketType};
+/// use monocoque::bytes::Bytes;
+/// use monocoque::proto::{Command, Mechanism, MechanismStatus, Metadata, Null};
+/// use monocoque::SocketType;
 ///
 /// let ours = Metadata::for_socket(SocketType::Pull, None);
 /// let mut null = Null::new();

@@ -12,7 +12,7 @@ use crate::proto::metadata::Metadata;
 /// waiting for the server, which saves a round trip and is what RFC 37's peers accept.
 ///
 /// ```
-/// use monocoque_zmtp::proto::{Greeting, Mechanism, MechanismName, Null, ProtocolError};
+/// use monocoque::proto::{Greeting, Mechanism, MechanismName, Null, ProtocolError};
 /// let null = Null::new();
 /// assert_eq!(null.name(), MechanismName::NULL);
 /// let as_server = Greeting::new(MechanismName::NULL, true);

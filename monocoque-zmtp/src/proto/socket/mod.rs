@@ -35,6 +35,18 @@ pub enum Event {
 }
 
 /// Why a send failed. The message is handed back in [`SendError`].
+///
+/// ```
+/// # compio::runtime::Runtime::new().unwrap().block_on(async {
+/// use monocoque::{RepSocket, SendErrorKind};
+///
+/// let rep = RepSocket::new();
+/// // A REP replies only after it has received a request.
+/// let error = rep.try_send("reply").unwrap_err();
+/// assert_eq!(error.kind, SendErrorKind::InvalidState);
+/// assert_eq!(error.to_string(), SendErrorKind::InvalidState.to_string());
+/// # });
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
 pub enum SendErrorKind {
@@ -69,13 +81,15 @@ pub enum SendErrorKind {
 /// A failed send, with the message given back.
 ///
 /// ```
-/// use monocoque_core::Message;
-/// use monocoque_zmtp::proto::{PatternOptions, SendErrorKind, SocketCore, SocketType};
+/// # compio::runtime::Runtime::new().unwrap().block_on(async {
+/// use monocoque::{Message, PushSocket, SendErrorKind};
 ///
-/// let mut pull = SocketCore::new(SocketType::Pull, PatternOptions::default());
-/// let error = pull.send(Message::from("job")).unwrap_err();
-/// assert_eq!(error.kind(), SendErrorKind::NotSupported);
+/// let push = PushSocket::new();
+/// // No peer yet: nowhere to put the message, so it comes back with the error.
+/// let error = push.try_send(Message::from("job")).unwrap_err();
+/// assert_eq!(error.kind(), SendErrorKind::WouldBlock);
 /// assert_eq!(error.into_message(), Message::from("job"));
+/// # });
 /// ```
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("{kind}")]
@@ -104,6 +118,19 @@ impl SendError {
 }
 
 /// Why a receive failed.
+///
+/// ```
+/// # compio::runtime::Runtime::new().unwrap().block_on(async {
+/// use std::time::Duration;
+/// use monocoque::{PullSocket, RecvError, SocketOptions};
+///
+/// let timeout = Some(Duration::from_millis(10));
+/// let pull = PullSocket::with_options(SocketOptions::new().recv_timeout(timeout))?;
+/// assert_eq!(pull.try_recv(), Err(RecvError::WouldBlock));
+/// assert_eq!(pull.recv().await, Err(RecvError::TimedOut)); // after waiting 10 ms
+/// # Ok::<(), monocoque::Error>(())
+/// # }).unwrap();
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
 pub enum RecvError {
@@ -264,7 +291,7 @@ impl SocketCore {
     /// (1 to 255 bytes, not starting with a zero byte) or in use.
     ///
     /// ```
-    /// use bytes::Bytes;
+    /// use monocoque::bytes::Bytes;
     /// use monocoque_core::Message;
     /// use monocoque_zmtp::proto::{PatternOptions, SocketCore, SocketType};
     ///

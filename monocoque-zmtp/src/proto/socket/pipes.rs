@@ -70,7 +70,7 @@ pub struct PatternOptions {
 /// the peer's routing id and an empty frame.
 ///
 /// ```
-/// use monocoque_zmtp::proto::RouterNotify;
+/// use monocoque::RouterNotify;
 ///
 /// let both = RouterNotify::CONNECT | RouterNotify::DISCONNECT;
 /// assert!(both.contains(RouterNotify::DISCONNECT));
