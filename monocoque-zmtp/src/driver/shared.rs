@@ -65,7 +65,7 @@ pub(crate) struct Shared {
 #[derive(Debug, Default)]
 pub(crate) struct DropLog {
     /// The drop count as last logged (or as last seen, when nobody listens at warn level).
-    pub(crate) reported: Cell<u64>,
+    reported: Cell<u64>,
     last: Cell<Option<Instant>>,
 }
 
@@ -159,6 +159,7 @@ impl Shared {
             return;
         }
         let signals = self.signals.borrow();
+        let mut dropped = false;
         for event in core.take_events() {
             match event {
                 CoreEvent::Writable(id) => {
@@ -177,7 +178,11 @@ impl Shared {
                         s.close();
                     }
                 }
+                CoreEvent::Dropped => dropped = true,
             }
+        }
+        if dropped {
+            self.drops.report(core.pipes().dropped(), self.socket_type);
         }
     }
 

@@ -379,14 +379,7 @@ impl Socket {
 
     /// Sends a message if that is possible without waiting.
     pub fn try_send(&self, message: impl Into<Message>) -> Result<(), SendError> {
-        self.shared.with_core(|core| {
-            let result = core.send(message.into());
-            let dropped = core.pipes().dropped();
-            if dropped != self.shared.drops.reported.get() {
-                self.shared.drops.report(dropped, self.shared.socket_type);
-            }
-            result
-        })
+        self.shared.with_core(|core| core.send(message.into()))
     }
 
     /// Receives a message, waiting for at most the receive timeout. Cancel-safe: a dropped

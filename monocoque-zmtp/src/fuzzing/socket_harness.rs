@@ -1288,7 +1288,10 @@ impl Harness {
         let events: Vec<Event> = self.core.take_events().collect();
         let mut closes = Vec::new();
         for event in events {
-            let (Event::Writable(id) | Event::Readable(id) | Event::Close(id)) = event;
+            let (Event::Writable(id) | Event::Readable(id) | Event::Close(id)) = event else {
+                // Dropped: the count is the pattern's bookkeeping, not the model's.
+                continue;
+            };
             let Some(k) = self.pipes.iter().position(|p| p.id == id) else {
                 return Err(format!("{event:?} names a pipe never attached"));
             };
@@ -1302,6 +1305,7 @@ impl Harness {
                     p.upstream_paused = false;
                 }
                 Event::Close(_) => closes.push(id),
+                Event::Dropped => {}
             }
         }
         closes.sort();

@@ -32,6 +32,8 @@ pub enum Event {
     Readable(PeerId),
     /// The pattern refuses this peer (a second PAIR peer, a ROUTER identity clash): close it.
     Close(PeerId),
+    /// The pattern dropped messages (see [`Pipes::dropped`]); at most one per batch of events.
+    Dropped,
 }
 
 /// Why a send failed. The message is handed back in [`SendError`].
@@ -684,7 +686,17 @@ mod tests {
         publisher.command(weather, &Command::Subscribe("weather".into()));
         publisher.command(all, &Command::Subscribe(Bytes::new()));
         publisher.send(msg(&["weather.paris", "sun"])).unwrap();
+        assert!(!publisher.take_events().any(|e| e == Event::Dropped));
         publisher.send(msg(&["sports"])).unwrap();
+        publisher.send(msg(&["sports"])).unwrap();
+        // Two drops, one event for the driver until it takes the events.
+        assert_eq!(
+            publisher
+                .take_events()
+                .filter(|e| *e == Event::Dropped)
+                .count(),
+            1
+        );
         assert_eq!(
             messages(&mut publisher, weather),
             vec![msg(&["weather.paris", "sun"])]
@@ -694,7 +706,7 @@ mod tests {
             messages(&mut publisher, all),
             vec![msg(&["weather.paris", "sun"])]
         );
-        assert_eq!(publisher.pipes().dropped(), 1);
+        assert_eq!(publisher.pipes().dropped(), 2);
         publisher.command(weather, &Command::Cancel("weather".into()));
         publisher.send(msg(&["weather.rome"])).unwrap();
         assert!(messages(&mut publisher, weather).is_empty());

@@ -221,6 +221,8 @@ pub struct Pipes {
     options: PatternOptions,
     /// Messages the pattern dropped: for a peer at its high-water mark, or for none at all.
     dropped: u64,
+    /// An `Event::Dropped` waits in `events`.
+    drop_told: bool,
 }
 
 impl Pipes {
@@ -232,12 +234,18 @@ impl Pipes {
             events: Vec::new(),
             options,
             dropped: 0,
+            drop_told: false,
         }
     }
 
-    /// Counts a message the pattern dropped instead of queueing it.
+    /// Counts a message the pattern dropped instead of queueing it, and tells the driver once
+    /// per batch of events.
     #[inline]
     pub(crate) fn count_drop(&mut self) {
+        if !self.drop_told {
+            self.drop_told = true;
+            self.events.push(Event::Dropped);
+        }
         self.dropped += 1;
     }
 
@@ -371,6 +379,7 @@ impl Pipes {
     }
 
     pub(crate) fn take_events(&mut self) -> std::vec::Drain<'_, Event> {
+        self.drop_told = false;
         self.events.drain(..)
     }
 
