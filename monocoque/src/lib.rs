@@ -128,6 +128,13 @@ pub use sockets::{
     RouterSocket, SubSocket, XPubSocket, XSubSocket,
 };
 
+/// Thread-safe handles: sockets on background I/O threads, for any thread and any async
+/// runtime (tokio, async-std, smol, plain threads).
+pub mod handle {
+    #[doc(inline)]
+    pub use monocoque_zmtp::driver::{Context, HANDLE_QUEUE, Handle};
+}
+
 /// The sans-IO ZMTP 3.1 protocol core, for building drivers and tools on other runtimes.
 pub mod proto {
     #[doc(inline)]

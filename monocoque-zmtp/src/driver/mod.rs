@@ -3,6 +3,7 @@
 //! domain sockets.
 
 mod connection;
+mod handle;
 mod monitor;
 mod options;
 mod shared;
@@ -10,6 +11,7 @@ mod signal;
 mod socket;
 mod transport;
 
+pub use handle::{Context, HANDLE_QUEUE, Handle};
 pub use monitor::{Monitor, MonitorEvent, MonitorEventKind, MonitorMask};
 pub use options::{DEFAULT_BACKLOG, OptionError, OptionName, SocketOptions, TcpKeepalive};
 pub use socket::{Error, Socket};

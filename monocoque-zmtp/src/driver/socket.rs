@@ -71,6 +71,12 @@ pub enum Error {
     /// A receive failed.
     #[error(transparent)]
     Recv(#[from] RecvError),
+    /// The socket behind a handle is closed (`shutdown`, `stop`, or its context ended).
+    #[error("the socket is closed")]
+    Closed,
+    /// What was asked is not offered (yet); the message says what to use instead.
+    #[error("not supported: {0}")]
+    Unsupported(&'static str),
     /// An I/O error from around the sockets (starting the runtime, ...), so that a function
     /// using sockets can return this type alone.
     #[error(transparent)]

@@ -1,0 +1,855 @@
+//! Thread-safe handles: sockets that live on background I/O threads, used from any thread and
+//! any async runtime.
+//!
+//! A [`Context`] owns the I/O threads, each running a compio runtime; the sockets of the handles
+//! are tasks there, so their I/O goes on whether or not the caller polls anything. A [`Handle`]
+//! is `Send + Sync + Clone`: clones share the socket (cloned senders feed one queue, cloned
+//! receivers compete for messages).
+//!
+//! Messages cross between the caller's thread and the I/O thread through two bounded queues
+//! ([`HANDLE_QUEUE`] messages each way), on top of the socket's own high-water marks: a
+//! `send` that returns `Ok` has handed its message to the socket's side, and backpressure from
+//! the socket reaches the caller once that queue is full. Neither side wakes the other per
+//! message: a parked side is woken once, and then drains all it finds.
+//!
+//! REQ and REP are not offered as handles yet: their lock-step state lives in the socket, and a
+//! queued send or receive cannot report a state error to its caller.
+
+use std::future::Future;
+use std::pin::pin;
+use std::rc::Rc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Condvar, Mutex, OnceLock};
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use event_listener::{Event, Listener};
+use futures_util::future::{Either, select};
+use monocoque_core::{Endpoint, Message};
+
+use super::monitor::{Monitor, MonitorMask};
+use super::options::SocketOptions;
+use super::socket::{Error, Socket};
+use crate::proto::{RecvError, SendError, SendErrorKind, SocketType};
+
+/// Messages each way between a handle and its socket, on top of the socket's high-water marks.
+pub const HANDLE_QUEUE: usize = 1024;
+
+type Job = Box<dyn FnOnce() + Send>;
+
+/// Something to do with the socket, on its thread.
+type Work = Box<dyn FnOnce(&Rc<Socket>) + Send>;
+
+enum Command {
+    Run(Work),
+    /// Close: sent by `shutdown` and by the last handle's drop.
+    Close,
+}
+
+/// Background I/O threads for [`Handle`]s, as libzmq's context.
+///
+/// [`Context::global`] needs no set-up; [`Context::new`] makes one with its own threads.
+/// Dropping the last reference lets its threads end once their sockets are closed;
+/// [`term`](Self::term) waits for that, as `zmq_ctx_term` does.
+///
+/// ```
+/// use monocoque_zmtp::driver::{Context, Handle, SocketOptions};
+/// use monocoque_zmtp::proto::SocketType;
+///
+/// let context = Context::new(1)?;
+/// let pull = Handle::new(&context, SocketType::Pull, SocketOptions::new())?;
+/// let endpoint = pull.bind("tcp://127.0.0.1:0")?;
+/// let push = Handle::new(&context, SocketType::Push, SocketOptions::new())?;
+/// push.connect(&endpoint.to_string())?;
+/// // A plain thread sends; this one receives.
+/// let sender = std::thread::spawn(move || push.send("from a thread"));
+/// assert_eq!(pull.recv()?, "from a thread".into());
+/// sender.join().unwrap()?;
+/// drop(pull);
+/// context.term(); // every socket closed: the threads are joined
+/// # Ok::<(), monocoque_zmtp::driver::Error>(())
+/// ```
+#[derive(Debug, Clone)]
+pub struct Context {
+    inner: Arc<ContextInner>,
+}
+
+#[derive(Debug)]
+struct ContextInner {
+    threads: Vec<IoThread>,
+    next: AtomicUsize,
+    live: Arc<Live>,
+}
+
+#[derive(Debug)]
+struct IoThread {
+    jobs: flume::Sender<Job>,
+    thread: Mutex<Option<std::thread::JoinHandle<()>>>,
+}
+
+/// Sockets of a context that have not finished closing.
+#[derive(Debug, Default)]
+struct Live {
+    count: Mutex<usize>,
+    done: Condvar,
+}
+
+impl Live {
+    fn add(&self) {
+        *self.count.lock().unwrap_or_else(|e| e.into_inner()) += 1;
+    }
+
+    fn remove(&self) {
+        let mut count = self.count.lock().unwrap_or_else(|e| e.into_inner());
+        *count -= 1;
+        if *count == 0 {
+            self.done.notify_all();
+        }
+    }
+
+    fn wait_none(&self) {
+        let mut count = self.count.lock().unwrap_or_else(|e| e.into_inner());
+        while *count > 0 {
+            count = self.done.wait(count).unwrap_or_else(|e| e.into_inner());
+        }
+    }
+}
+
+impl Context {
+    /// A context with `io_threads` I/O threads (at least one), each a compio runtime; sockets
+    /// are spread over them in turn.
+    pub fn new(io_threads: usize) -> Result<Self, Error> {
+        let mut threads = Vec::new();
+        for n in 0..io_threads.max(1) {
+            let (jobs, queue) = flume::unbounded::<Job>();
+            let (started, start) = flume::bounded(1);
+            let thread = std::thread::Builder::new()
+                .name(format!("monocoque-io-{n}"))
+                .spawn(move || {
+                    let runtime = match compio::runtime::Runtime::new() {
+                        Ok(runtime) => runtime,
+                        Err(error) => {
+                            let _ = started.send(Err(error));
+                            return;
+                        }
+                    };
+                    let _ = started.send(Ok(()));
+                    runtime.block_on(async move {
+                        while let Ok(job) = queue.recv_async().await {
+                            job();
+                        }
+                    });
+                })?;
+            start
+                .recv()
+                .map_err(|_| std::io::Error::other("the I/O thread ended at start"))??;
+            threads.push(IoThread {
+                jobs,
+                thread: Mutex::new(Some(thread)),
+            });
+        }
+        Ok(Self {
+            inner: Arc::new(ContextInner {
+                threads,
+                next: AtomicUsize::new(0),
+                live: Arc::default(),
+            }),
+        })
+    }
+
+    /// The process-wide context, with one I/O thread, made on first use.
+    pub fn global() -> Result<&'static Self, Error> {
+        static GLOBAL: OnceLock<Context> = OnceLock::new();
+        if let Some(context) = GLOBAL.get() {
+            return Ok(context);
+        }
+        let context = Self::new(1)?;
+        Ok(GLOBAL.get_or_init(|| context))
+    }
+
+    /// The number of I/O threads.
+    pub fn io_threads(&self) -> usize {
+        self.inner.threads.len()
+    }
+
+    /// Waits until every socket of this context is closed (its handles dropped or closed, and
+    /// what it queued written within its linger time), then ends the I/O threads and joins
+    /// them, as `zmq_ctx_term`. Blocks for ever while a handle is alive, as libzmq does.
+    pub fn term(self) {
+        self.inner.live.wait_none();
+        for thread in &self.inner.threads {
+            // An empty job wakes the loop; dropping every sender ends it. Other clones of the
+            // context keep their senders, so the threads are only joined if this was the last.
+            let _ = thread.jobs.send(Box::new(|| {}));
+        }
+        if let Ok(inner) = Arc::try_unwrap(self.inner) {
+            let handles: Vec<_> = inner
+                .threads
+                .into_iter()
+                .filter_map(|t| {
+                    drop(t.jobs);
+                    t.thread.into_inner().unwrap_or_else(|e| e.into_inner())
+                })
+                .collect();
+            for handle in handles {
+                let _ = handle.join();
+            }
+        }
+    }
+
+    fn pick(&self) -> &IoThread {
+        let n = self.inner.next.fetch_add(1, Ordering::Relaxed);
+        &self.inner.threads[n % self.inner.threads.len()]
+    }
+}
+
+/// A socket on a [`Context`]'s I/O thread, usable from any thread and any async runtime.
+///
+/// Blocking methods (`send`, `recv`, `bind`, ...) park the calling thread; the `_async` ones
+/// are futures that need no particular runtime. Every async method keeps the sockets' cancel
+/// contract: dropped before it returns `Ready`, it did nothing.
+#[derive(Debug, Clone)]
+pub struct Handle {
+    inner: Arc<Inner>,
+}
+
+#[derive(Debug)]
+struct Inner {
+    socket_type: SocketType,
+    /// `None` only while dropping.
+    ends: Option<Ends>,
+    /// Room appeared in `outgoing` (the I/O side took messages).
+    outgoing_room: Arc<Event>,
+    /// Room appeared in `incoming` (a caller took a message).
+    incoming_room: Arc<Event>,
+    /// The socket has finished closing.
+    closed: Arc<Closed>,
+    timeouts: Mutex<(Option<Duration>, Option<Duration>)>,
+    _context: Context,
+}
+
+#[derive(Debug, Default)]
+struct Closed {
+    done: Mutex<bool>,
+    signal: Condvar,
+    event: Event,
+}
+
+impl Closed {
+    fn set(&self) {
+        *self.done.lock().unwrap_or_else(|e| e.into_inner()) = true;
+        self.signal.notify_all();
+        self.event.notify(usize::MAX);
+    }
+
+    fn is_set(&self) -> bool {
+        *self.done.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn wait(&self) {
+        let mut done = self.done.lock().unwrap_or_else(|e| e.into_inner());
+        while !*done {
+            done = self.signal.wait(done).unwrap_or_else(|e| e.into_inner());
+        }
+    }
+
+    async fn wait_async(&self) {
+        loop {
+            let listener = self.event.listen();
+            if self.is_set() {
+                return;
+            }
+            listener.await;
+        }
+    }
+}
+
+/// The handles' ends of the queues to the socket's task.
+#[derive(Debug)]
+struct Ends {
+    commands: flume::Sender<Command>,
+    outgoing: flume::Sender<Message>,
+    incoming: flume::Receiver<Message>,
+}
+
+impl Drop for Inner {
+    fn drop(&mut self) {
+        // The last handle is gone: close as `zmq_close` does, in the background.
+        let Some(ends) = self.ends.take() else { return };
+        let close = move || {
+            let _ = ends.commands.send(Command::Close);
+            drop(ends);
+        };
+        if std::thread::panicking() {
+            // Waking the socket's task from a thread that is unwinding makes compio abort the
+            // process; a thread of its own does it instead.
+            let _ = std::thread::Builder::new()
+                .name("monocoque-close".into())
+                .spawn(close);
+        } else {
+            close();
+        }
+    }
+}
+
+impl Inner {
+    fn ends(&self) -> &Ends {
+        self.ends
+            .as_ref()
+            .unwrap_or_else(|| unreachable!("the ends go only with the last handle"))
+    }
+}
+
+impl Handle {
+    /// A socket of `socket_type` on one of `context`'s I/O threads.
+    pub fn new(
+        context: &Context,
+        socket_type: SocketType,
+        options: SocketOptions,
+    ) -> Result<Self, Error> {
+        if matches!(socket_type, SocketType::Req | SocketType::Rep) {
+            return Err(Error::Unsupported(
+                "REQ and REP handles: use DEALER and ROUTER, or the socket on a compio thread",
+            ));
+        }
+        options.check(socket_type)?;
+        let timeouts = (options.send_timeout, options.recv_timeout);
+        let (commands, command_queue) = flume::unbounded::<Command>();
+        let (outgoing, outgoing_queue) = flume::bounded(HANDLE_QUEUE);
+        let (incoming_queue, incoming) = flume::bounded(HANDLE_QUEUE);
+        let outgoing_room = Arc::new(Event::new());
+        let incoming_room = Arc::new(Event::new());
+        let closed = Arc::new(Closed::default());
+        let live = context.inner.live.clone();
+        let (made, made_rx) = flume::bounded(1);
+        let actor = Actor {
+            commands: command_queue,
+            outgoing: outgoing_queue,
+            incoming: incoming_queue,
+            outgoing_room: outgoing_room.clone(),
+            incoming_room: incoming_room.clone(),
+            closed: closed.clone(),
+            live: live.clone(),
+        };
+        live.add();
+        let job: Job = Box::new(move || match Socket::new(socket_type, options) {
+            Ok(socket) => {
+                let _ = made.send(Ok(()));
+                compio::runtime::spawn(actor.run(socket)).detach();
+            }
+            Err(error) => {
+                let _ = made.send(Err(error));
+                actor.closed.set();
+                actor.live.remove();
+            }
+        });
+        if context.pick().jobs.send(job).is_err() {
+            live.remove();
+            return Err(Error::Closed);
+        }
+        made_rx.recv().map_err(|_| Error::Closed)??;
+        Ok(Self {
+            inner: Arc::new(Inner {
+                socket_type,
+                ends: Some(Ends {
+                    commands,
+                    outgoing,
+                    incoming,
+                }),
+                outgoing_room,
+                incoming_room,
+                closed,
+                timeouts: Mutex::new(timeouts),
+                _context: context.clone(),
+            }),
+        })
+    }
+
+    /// The socket type.
+    pub fn socket_type(&self) -> SocketType {
+        self.inner.socket_type
+    }
+
+    /// Runs `f` on the socket, on its I/O thread, and hands back its result.
+    fn call<R: Send + 'static>(
+        &self,
+        f: impl FnOnce(&Socket) -> R + Send + 'static,
+    ) -> Result<R, Error> {
+        let (reply, result) = flume::bounded(1);
+        self.inner
+            .ends()
+            .commands
+            .send(Command::Run(Box::new(move |socket: &Rc<Socket>| {
+                let _ = reply.send(f(socket));
+            })))
+            .map_err(|_| Error::Closed)?;
+        result.recv().map_err(|_| Error::Closed)
+    }
+
+    /// Runs the future `f` makes on the socket's I/O thread; the receiver gets its output.
+    fn spawn<R, F, Fut>(&self, f: F) -> Result<flume::Receiver<R>, Error>
+    where
+        R: Send + 'static,
+        F: FnOnce(Rc<Socket>) -> Fut + Send + 'static,
+        Fut: Future<Output = R> + 'static,
+    {
+        let (reply, result) = flume::bounded(1);
+        self.inner
+            .ends()
+            .commands
+            .send(Command::Run(Box::new(move |socket: &Rc<Socket>| {
+                let future = f(socket.clone());
+                compio::runtime::spawn(async move {
+                    let _ = reply.send(future.await);
+                })
+                .detach();
+            })))
+            .map_err(|_| Error::Closed)?;
+        Ok(result)
+    }
+
+    /// Binds `endpoint` (see the compio socket's `bind`) and returns it as bound.
+    pub fn bind(&self, endpoint: &str) -> Result<Endpoint, Error> {
+        let endpoint = endpoint.to_owned();
+        self.spawn(move |socket| async move { socket.bind(&endpoint).await })?
+            .recv()
+            .map_err(|_| Error::Closed)?
+    }
+
+    /// [`bind`](Self::bind) as a future.
+    pub async fn bind_async(&self, endpoint: &str) -> Result<Endpoint, Error> {
+        let endpoint = endpoint.to_owned();
+        self.spawn(move |socket| async move { socket.bind(&endpoint).await })?
+            .recv_async()
+            .await
+            .map_err(|_| Error::Closed)?
+    }
+
+    /// Connects to `endpoint` in the background, reconnecting as the socket's options say.
+    pub fn connect(&self, endpoint: &str) -> Result<(), Error> {
+        let endpoint = endpoint.to_owned();
+        self.call(move |socket| socket.connect(&endpoint))?
+    }
+
+    /// Stops listening on `endpoint`.
+    pub fn unbind(&self, endpoint: &str) -> Result<(), Error> {
+        let endpoint = endpoint.to_owned();
+        self.call(move |socket| socket.unbind(&endpoint))?
+    }
+
+    /// Stops connecting to `endpoint`.
+    pub fn disconnect(&self, endpoint: &str) -> Result<(), Error> {
+        let endpoint = endpoint.to_owned();
+        self.call(move |socket| socket.disconnect(&endpoint))?
+    }
+
+    /// The options in force.
+    pub fn options(&self) -> Result<SocketOptions, Error> {
+        self.call(|socket| socket.options())
+    }
+
+    /// Changes options on the live socket, as the compio socket's `set_options`.
+    pub fn set_options(
+        &self,
+        change: impl FnOnce(SocketOptions) -> SocketOptions + Send + 'static,
+    ) -> Result<(), Error> {
+        let (send, recv) = self.call(move |socket| {
+            socket
+                .set_options(change)
+                .map(|()| (socket.options().send_timeout, socket.options().recv_timeout))
+        })??;
+        *self
+            .inner
+            .timeouts
+            .lock()
+            .unwrap_or_else(|e| e.into_inner()) = (send, recv);
+        Ok(())
+    }
+
+    /// A monitor of every event of the socket; it can be read from any thread.
+    pub fn monitor(&self) -> Result<Monitor, Error> {
+        self.call(|socket| socket.monitor())
+    }
+
+    /// A monitor of the events in `mask`.
+    pub fn monitor_events(&self, mask: MonitorMask) -> Result<Monitor, Error> {
+        self.call(move |socket| socket.monitor_events(mask))
+    }
+
+    /// Subscribes (SUB, XSUB) to `topic`.
+    pub fn subscribe(&self, topic: impl Into<Bytes>) -> Result<(), Error> {
+        let topic = topic.into();
+        self.call(move |socket| socket.subscribe(topic))
+    }
+
+    /// Cancels one subscription to `topic`.
+    pub fn unsubscribe(&self, topic: impl Into<Bytes>) -> Result<(), Error> {
+        let topic = topic.into();
+        self.call(move |socket| socket.unsubscribe(topic))
+    }
+
+    /// The number of peers with a live connection.
+    pub fn connected_peers(&self) -> Result<usize, Error> {
+        self.call(|socket| socket.connected_peers())
+    }
+
+    /// The endpoint of the last `bind` or `connect`.
+    pub fn last_endpoint(&self) -> Result<Option<Endpoint>, Error> {
+        self.call(|socket| socket.last_endpoint())
+    }
+
+    /// Waits until a peer has completed its handshake, for at most `timeout`.
+    pub fn wait_connected(&self, timeout: Option<Duration>) -> Result<bool, Error> {
+        self.spawn(move |socket| async move { socket.wait_connected(timeout).await })?
+            .recv()
+            .map_err(|_| Error::Closed)
+    }
+
+    fn can_send(&self) -> Result<(), SendErrorKind> {
+        if matches!(self.inner.socket_type, SocketType::Pull | SocketType::Sub) {
+            Err(SendErrorKind::NotSupported)
+        } else {
+            Ok(())
+        }
+    }
+
+    fn can_recv(&self) -> Result<(), RecvError> {
+        if matches!(self.inner.socket_type, SocketType::Push | SocketType::Pub) {
+            Err(RecvError::NotSupported)
+        } else {
+            Ok(())
+        }
+    }
+
+    /// Queues `message` for the socket if there is room now; otherwise `WouldBlock` with the
+    /// message back.
+    pub fn try_send(&self, message: impl Into<Message>) -> Result<(), SendError> {
+        let message = message.into();
+        if let Err(kind) = self.can_send() {
+            return Err(SendError::new(kind, message));
+        }
+        if message.is_empty() {
+            return Err(SendError::new(SendErrorKind::InvalidMessage, message));
+        }
+        match self.inner.ends().outgoing.try_send(message) {
+            Ok(()) => Ok(()),
+            Err(flume::TrySendError::Full(message)) => {
+                Err(SendError::new(SendErrorKind::WouldBlock, message))
+            }
+            Err(flume::TrySendError::Disconnected(message)) => {
+                Err(SendError::new(SendErrorKind::Closed, message))
+            }
+        }
+    }
+
+    /// Sends `message`, blocking while the socket cannot take it, for at most the send timeout
+    /// (`SocketOptions::send_timeout`).
+    pub fn send(&self, message: impl Into<Message>) -> Result<(), SendError> {
+        let timeout = self
+            .inner
+            .timeouts
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .0;
+        self.send_deadline(message.into(), timeout.map(|t| Instant::now() + t))
+    }
+
+    /// Sends `message`, blocking for at most `timeout`.
+    pub fn send_timeout(
+        &self,
+        message: impl Into<Message>,
+        timeout: Duration,
+    ) -> Result<(), SendError> {
+        self.send_deadline(message.into(), Some(Instant::now() + timeout))
+    }
+
+    fn send_deadline(
+        &self,
+        mut message: Message,
+        deadline: Option<Instant>,
+    ) -> Result<(), SendError> {
+        loop {
+            match self.try_send(message) {
+                Err(error) if error.kind == SendErrorKind::WouldBlock => message = error.message,
+                other => return other,
+            }
+            let listener = self.inner.outgoing_room.listen();
+            match self.try_send(message) {
+                Err(error) if error.kind == SendErrorKind::WouldBlock => message = error.message,
+                other => return other,
+            }
+            match deadline {
+                None => listener.wait(),
+                Some(deadline) => {
+                    if listener.wait_deadline(deadline).is_none() && Instant::now() >= deadline {
+                        return Err(SendError::new(SendErrorKind::TimedOut, message));
+                    }
+                }
+            }
+        }
+    }
+
+    /// [`send`](Self::send) as a future for any runtime. Cancel-safe: the message is queued in
+    /// the poll that returns `Ready`, so a future dropped before that sent nothing.
+    pub async fn send_async(&self, message: impl Into<Message>) -> Result<(), SendError> {
+        let mut message = message.into();
+        loop {
+            match self.try_send(message) {
+                Err(error) if error.kind == SendErrorKind::WouldBlock => message = error.message,
+                other => return other,
+            }
+            let listener = self.inner.outgoing_room.listen();
+            match self.try_send(message) {
+                Err(error) if error.kind == SendErrorKind::WouldBlock => message = error.message,
+                other => return other,
+            }
+            listener.await;
+        }
+    }
+
+    fn took(&self) {
+        self.inner.incoming_room.notify(1);
+    }
+
+    /// Takes a received message if one is there.
+    pub fn try_recv(&self) -> Result<Message, RecvError> {
+        self.can_recv()?;
+        match self.inner.ends().incoming.try_recv() {
+            Ok(message) => {
+                self.took();
+                Ok(message)
+            }
+            Err(flume::TryRecvError::Empty) => Err(RecvError::WouldBlock),
+            Err(flume::TryRecvError::Disconnected) => Err(RecvError::Closed),
+        }
+    }
+
+    /// Receives a message, blocking for at most the receive timeout
+    /// (`SocketOptions::recv_timeout`).
+    pub fn recv(&self) -> Result<Message, RecvError> {
+        let timeout = self
+            .inner
+            .timeouts
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .1;
+        match timeout {
+            Some(timeout) => self.recv_timeout(timeout),
+            None => {
+                self.can_recv()?;
+                let message = self
+                    .inner
+                    .ends()
+                    .incoming
+                    .recv()
+                    .map_err(|_| RecvError::Closed)?;
+                self.took();
+                Ok(message)
+            }
+        }
+    }
+
+    /// Receives a message, blocking for at most `timeout`.
+    pub fn recv_timeout(&self, timeout: Duration) -> Result<Message, RecvError> {
+        self.can_recv()?;
+        match self.inner.ends().incoming.recv_timeout(timeout) {
+            Ok(message) => {
+                self.took();
+                Ok(message)
+            }
+            Err(flume::RecvTimeoutError::Timeout) => Err(RecvError::TimedOut),
+            Err(flume::RecvTimeoutError::Disconnected) => Err(RecvError::Closed),
+        }
+    }
+
+    /// [`recv`](Self::recv) as a future for any runtime (without the receive timeout: wrap it
+    /// in your runtime's timeout). Cancel-safe: a dropped future took nothing.
+    pub async fn recv_async(&self) -> Result<Message, RecvError> {
+        self.can_recv()?;
+        let message = self
+            .inner
+            .ends()
+            .incoming
+            .recv_async()
+            .await
+            .map_err(|_| RecvError::Closed)?;
+        self.took();
+        Ok(message)
+    }
+
+    /// The received messages, blocking for each, until the socket is closed.
+    pub fn iter(&self) -> impl Iterator<Item = Message> + '_ {
+        std::iter::from_fn(move || self.recv().ok())
+    }
+
+    /// Closes the socket for every clone: what was queued is written within the linger time
+    /// (`SocketOptions::linger`), then this returns. Sends and receives on any clone fail with
+    /// `Closed` afterwards.
+    pub fn shutdown(&self) {
+        let _ = self.inner.ends().commands.send(Command::Close);
+        self.inner.closed.wait();
+    }
+
+    /// [`shutdown`](Self::shutdown) as a future.
+    pub async fn shutdown_async(&self) {
+        let _ = self.inner.ends().commands.send(Command::Close);
+        self.inner.closed.wait_async().await;
+    }
+
+    /// Closes the socket for every clone at once, dropping what is queued (linger zero).
+    pub fn stop(&self) {
+        let _ = self.set_options(|o| o.linger(Some(Duration::ZERO)));
+        self.shutdown();
+    }
+
+    /// Whether the socket has finished closing.
+    pub fn is_closed(&self) -> bool {
+        self.inner.closed.is_set()
+    }
+}
+
+/// The socket's side: one task on the I/O thread runs the commands and moves messages between
+/// the socket and the handles' queues.
+struct Actor {
+    commands: flume::Receiver<Command>,
+    outgoing: flume::Receiver<Message>,
+    incoming: flume::Sender<Message>,
+    outgoing_room: Arc<Event>,
+    incoming_room: Arc<Event>,
+    closed: Arc<Closed>,
+    live: Arc<Live>,
+}
+
+impl Actor {
+    async fn run(self, socket: Socket) {
+        let socket = Rc::new(socket);
+        let sends = !matches!(socket.socket_type(), SocketType::Pull | SocketType::Sub);
+        let receives = !matches!(socket.socket_type(), SocketType::Push | SocketType::Pub);
+        let closing = Closing::default();
+        let commands = async {
+            while let Ok(Command::Run(command)) = self.commands.recv_async().await {
+                command(&socket);
+            }
+            closing.start();
+        };
+        let send_pump = async {
+            if !sends {
+                return;
+            }
+            loop {
+                let next = {
+                    let listener = closing.event.listen();
+                    if closing.started() {
+                        None
+                    } else {
+                        match select(pin!(self.outgoing.recv_async()), listener).await {
+                            Either::Left((Ok(message), _)) => Some(message),
+                            Either::Left((Err(_), _)) | Either::Right(_) => None,
+                        }
+                    }
+                };
+                let Some(message) = next else { break };
+                if !send_until_closed(&socket, message, &closing).await {
+                    break;
+                }
+                // Everything else that is waiting, without another wake-up.
+                while let Ok(message) = self.outgoing.try_recv() {
+                    if !send_until_closed(&socket, message, &closing).await {
+                        break;
+                    }
+                }
+                self.outgoing_room.notify(usize::MAX);
+            }
+            // Closing: what the handles queued still goes, within the linger time.
+            while let Ok(message) = self.outgoing.try_recv() {
+                if !send_until_closed(&socket, message, &closing).await {
+                    break;
+                }
+            }
+            self.outgoing_room.notify(usize::MAX);
+        };
+        let recv_pump = async {
+            if !receives {
+                return std::future::pending::<()>().await;
+            }
+            loop {
+                let Ok(mut message) = socket.recv().await else {
+                    return std::future::pending::<()>().await;
+                };
+                loop {
+                    match self.incoming.try_send(message) {
+                        Ok(()) => break,
+                        Err(flume::TrySendError::Full(back)) => {
+                            message = back;
+                            let listener = self.incoming_room.listen();
+                            if !self.incoming.is_full() {
+                                continue;
+                            }
+                            listener.await;
+                        }
+                        Err(flume::TrySendError::Disconnected(_)) => {
+                            return std::future::pending::<()>().await;
+                        }
+                    }
+                }
+            }
+        };
+        let until_closing = async {
+            // The receive pump never ends by itself; it stops when the commands do.
+            let _ = select(pin!(commands), pin!(recv_pump)).await;
+        };
+        futures_util::future::join(until_closing, send_pump).await;
+        // The handles' receivers see `Closed` once they have read what is queued.
+        drop(self.incoming);
+        match Rc::try_unwrap(socket) {
+            Ok(socket) => socket.close().await,
+            // A command's task still holds it: dropping lingers in the background.
+            Err(socket) => drop(socket),
+        }
+        self.closed.set();
+        self.live.remove();
+    }
+}
+
+/// The actor's closing phase: from then on, sends are bounded by the linger time.
+#[derive(Default)]
+struct Closing {
+    since: std::cell::Cell<Option<Instant>>,
+    event: Event,
+}
+
+impl Closing {
+    fn start(&self) {
+        self.since.set(Some(Instant::now()));
+        self.event.notify(usize::MAX);
+    }
+
+    fn started(&self) -> bool {
+        self.since.get().is_some()
+    }
+}
+
+/// Hands `message` to the socket, waiting for room as long as the socket is open and for at
+/// most the linger time once it is closing. Whether it was taken.
+async fn send_until_closed(socket: &Socket, message: Message, closing: &Closing) -> bool {
+    let mut send = pin!(socket.send(message));
+    if !closing.started() {
+        let listener = closing.event.listen();
+        if !closing.started() {
+            match select(send.as_mut(), listener).await {
+                Either::Left((result, _)) => return result.is_ok(),
+                Either::Right(((), _)) => {}
+            }
+        }
+    }
+    let Some(since) = closing.since.get() else {
+        return false;
+    };
+    match socket.options().linger_value() {
+        None => send.await.is_ok(),
+        Some(linger) => {
+            let left = (since + linger).saturating_duration_since(Instant::now());
+            matches!(compio::time::timeout(left, send).await, Ok(Ok(())))
+        }
+    }
+}

@@ -1,0 +1,304 @@
+//! Thread-safe handles from plain threads and from a multi-threaded tokio runtime: clones
+//! sending and receiving at once, backpressure, cancel safety of the async methods, close from
+//! another thread, and a context that ends with its threads joined.
+
+use std::collections::HashSet;
+use std::sync::mpsc;
+use std::thread;
+use std::time::{Duration, Instant};
+
+use monocoque::handle::{Context, HANDLE_QUEUE, Handle};
+use monocoque::{Message, RecvError, SendErrorKind, SocketOptions, SocketType};
+
+/// The longest any wait of these tests may take.
+const WAIT: Duration = Duration::from_secs(10);
+
+fn numbered(thread: u32, n: u32) -> Message {
+    Message::from(thread.to_be_bytes().to_vec()).with(n.to_be_bytes().to_vec())
+}
+
+fn number(frame: &[u8]) -> u32 {
+    u32::from_be_bytes(frame.try_into().expect("a four-byte frame"))
+}
+
+fn pair(context: &Context, sender: SocketType, receiver: SocketType) -> (Handle, Handle) {
+    let receive = Handle::new(context, receiver, SocketOptions::new()).expect("a receiver");
+    let endpoint = receive.bind("tcp://127.0.0.1:0").expect("bind");
+    let send = Handle::new(context, sender, SocketOptions::new()).expect("a sender");
+    send.connect(&endpoint.to_string()).expect("connect");
+    (send, receive)
+}
+
+/// Runs `f` on a thread and fails the test if it does not finish within [`WAIT`].
+fn within<T: Send + 'static>(what: &str, f: impl FnOnce() -> T + Send + 'static) -> T {
+    let (done, result) = mpsc::channel();
+    thread::spawn(move || {
+        let _ = done.send(f());
+    });
+    result
+        .recv_timeout(WAIT)
+        .unwrap_or_else(|_| panic!("timed out after {WAIT:?}: {what}"))
+}
+
+#[test]
+fn threads_send_on_clones_and_every_message_arrives_once_in_order() {
+    let context = Context::new(1).unwrap();
+    let (push, pull) = pair(&context, SocketType::Push, SocketType::Pull);
+    const THREADS: u32 = 4;
+    const EACH: u32 = 20_000;
+    let senders: Vec<_> = (0..THREADS)
+        .map(|t| {
+            let push = push.clone();
+            thread::spawn(move || {
+                for n in 0..EACH {
+                    push.send(numbered(t, n)).unwrap();
+                }
+            })
+        })
+        .collect();
+    drop(push);
+    let received = within("receive everything", move || {
+        let mut next = [0u32; THREADS as usize];
+        for _ in 0..THREADS * EACH {
+            let message = pull.recv().unwrap();
+            let (t, n) = (number(&message[0]), number(&message[1]));
+            assert_eq!(n, next[t as usize], "thread {t}: out of order or lost");
+            next[t as usize] += 1;
+        }
+        assert_eq!(pull.try_recv(), Err(RecvError::WouldBlock));
+        next
+    });
+    assert_eq!(received, [EACH; THREADS as usize]);
+    for sender in senders {
+        sender.join().unwrap();
+    }
+}
+
+#[test]
+fn receiving_clones_compete_for_messages() {
+    let context = Context::new(2).unwrap();
+    let (push, pull) = pair(&context, SocketType::Push, SocketType::Pull);
+    const TOTAL: u32 = 20_000;
+    let (seen, all) = mpsc::channel();
+    let receivers: Vec<_> = (0..3)
+        .map(|_| {
+            let pull = pull.clone();
+            let seen = seen.clone();
+            thread::spawn(move || {
+                while let Ok(message) = pull.recv_timeout(Duration::from_millis(500)) {
+                    seen.send(number(&message[1])).unwrap();
+                }
+            })
+        })
+        .collect();
+    drop(seen);
+    for n in 0..TOTAL {
+        push.send(numbered(0, n)).unwrap();
+    }
+    let numbers: Vec<u32> = within("receive", move || all.iter().collect());
+    let distinct: HashSet<u32> = numbers.iter().copied().collect();
+    assert_eq!(numbers.len(), TOTAL as usize, "a message twice, or lost");
+    assert_eq!(distinct.len(), TOTAL as usize);
+    for receiver in receivers {
+        receiver.join().unwrap();
+    }
+}
+
+#[test]
+fn a_blocked_recv_is_woken_by_shutdown_on_another_thread() {
+    let context = Context::new(1).unwrap();
+    let pull = Handle::new(&context, SocketType::Pull, SocketOptions::new()).unwrap();
+    let blocked = pull.clone();
+    let (result, woken) = mpsc::channel();
+    let waiter = thread::spawn(move || {
+        let _ = result.send(blocked.recv());
+    });
+    // Let the waiter block (it may not have yet: then it sees the closed socket at once).
+    thread::sleep(Duration::from_millis(20));
+    within("shutdown", move || pull.shutdown());
+    assert_eq!(woken.recv_timeout(WAIT).unwrap(), Err(RecvError::Closed));
+    waiter.join().unwrap();
+}
+
+#[test]
+fn backpressure_reaches_the_caller_with_no_hidden_queue() {
+    let context = Context::new(1).unwrap();
+    let hwm = 100;
+    let push = Handle::new(
+        &context,
+        SocketType::Push,
+        SocketOptions::new()
+            .send_hwm(hwm)
+            .linger(Some(Duration::ZERO)),
+    )
+    .unwrap();
+    // A connecting endpoint with nobody there: its queue takes `hwm` messages.
+    push.connect("tcp://127.0.0.1:1").unwrap();
+    let deadline = Instant::now() + WAIT;
+    let mut accepted = 0;
+    loop {
+        match push.send_timeout(numbered(0, accepted as u32), Duration::from_millis(50)) {
+            Ok(()) => accepted += 1,
+            Err(error) => {
+                assert_eq!(error.kind(), SendErrorKind::TimedOut);
+                break;
+            }
+        }
+        assert!(
+            Instant::now() < deadline,
+            "{accepted} accepted and no backpressure"
+        );
+    }
+    // A timed-out send only says the I/O thread did not make room in time: top up with
+    // `try_send` until it refuses, then count.
+    loop {
+        match push.try_send("more") {
+            Ok(()) => accepted += 1,
+            Err(error) => {
+                assert_eq!(error.kind(), SendErrorKind::WouldBlock);
+                assert_eq!(error.into_message(), Message::from("more"));
+                break;
+            }
+        }
+        assert!(accepted <= 2 * (hwm + HANDLE_QUEUE), "no backpressure");
+    }
+    // The socket's queue, the message the I/O thread holds, and the handle's queue.
+    assert!(
+        accepted <= hwm + 1 + HANDLE_QUEUE,
+        "{accepted} accepted: more than the high-water mark and the handle's queue"
+    );
+    assert!(
+        accepted >= hwm,
+        "{accepted} accepted: less than the high-water mark"
+    );
+}
+
+#[test]
+fn dropping_the_last_handle_still_delivers_what_it_queued() {
+    let context = Context::new(1).unwrap();
+    let (push, pull) = pair(&context, SocketType::Push, SocketType::Pull);
+    for n in 0..5_000 {
+        push.send(numbered(0, n)).unwrap();
+    }
+    drop(push);
+    within("receive after the sender is gone", move || {
+        for n in 0..5_000 {
+            let message = pull.recv().unwrap();
+            assert_eq!(number(&message[1]), n);
+        }
+    });
+}
+
+#[test]
+fn a_context_ends_once_its_sockets_are_closed() {
+    let context = Context::new(2).unwrap();
+    let (push, pull) = pair(&context, SocketType::Push, SocketType::Pull);
+    push.send("last").unwrap();
+    assert_eq!(pull.recv().unwrap(), Message::from("last"));
+    drop((push, pull));
+    within("term", move || context.term());
+}
+
+#[test]
+fn async_sends_dropped_before_ready_sent_nothing() {
+    use std::future::Future;
+    use std::pin::pin;
+    use std::task::{Context as TaskContext, Poll};
+
+    let context = Context::new(1).unwrap();
+    let (push, pull) = pair(&context, SocketType::Push, SocketType::Pull);
+    const TOTAL: u32 = 50_000;
+    let waker = futures_util::task::noop_waker();
+    let mut cx = TaskContext::from_waker(&waker);
+    let receiver = thread::spawn(move || {
+        let mut seen = Vec::with_capacity(TOTAL as usize);
+        while seen.len() < TOTAL as usize {
+            match pull.recv_timeout(WAIT) {
+                Ok(message) => seen.push(number(&message[1])),
+                Err(error) => panic!("after {}: {error}", seen.len()),
+            }
+        }
+        assert_eq!(pull.try_recv(), Err(RecvError::WouldBlock), "a duplicate");
+        seen
+    });
+    let mut pending = 0;
+    let mut n = 0;
+    while n < TOTAL {
+        // Polled once, then dropped if it is not Ready: it must have sent nothing.
+        let poll = pin!(push.send_async(numbered(0, n))).poll(&mut cx);
+        match poll {
+            Poll::Ready(result) => {
+                result.unwrap();
+                n += 1;
+            }
+            Poll::Pending => {
+                pending += 1;
+                thread::yield_now();
+            }
+        }
+    }
+    let seen = receiver.join().unwrap();
+    assert!(
+        seen.iter().copied().eq(0..TOTAL),
+        "lost, doubled or reordered"
+    );
+    eprintln!("{pending} sends were dropped pending and retried");
+}
+
+#[test]
+fn tokio_tasks_use_clones_from_many_threads() {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_time()
+        .build()
+        .unwrap();
+    let context = Context::new(1).unwrap();
+    let (dealer, router) = pair(&context, SocketType::Dealer, SocketType::Router);
+    const TASKS: u32 = 4;
+    const EACH: u32 = 5_000;
+    let received = runtime.block_on(async move {
+        let mut tasks = Vec::new();
+        for t in 0..TASKS {
+            let dealer = dealer.clone();
+            tasks.push(tokio::spawn(async move {
+                for n in 0..EACH {
+                    dealer.send_async(numbered(t, n)).await.unwrap();
+                }
+            }));
+        }
+        let receive = tokio::spawn(async move {
+            let mut next = [0u32; TASKS as usize];
+            for _ in 0..TASKS * EACH {
+                let message = tokio::time::timeout(WAIT, router.recv_async())
+                    .await
+                    .expect("a message within the wait")
+                    .unwrap();
+                // [routing id, thread, n]
+                let (t, n) = (number(&message[1]), number(&message[2]));
+                assert_eq!(n, next[t as usize]);
+                next[t as usize] += 1;
+            }
+            next
+        });
+        for task in tasks {
+            task.await.unwrap();
+        }
+        receive.await.unwrap()
+    });
+    assert_eq!(received, [EACH; TASKS as usize]);
+}
+
+#[test]
+fn a_thread_that_panics_holding_the_last_handle_does_not_take_the_process() {
+    let context = Context::new(1).unwrap();
+    let (push, pull) = pair(&context, SocketType::Push, SocketType::Pull);
+    push.send("before the panic").unwrap();
+    let panicking = thread::spawn(move || {
+        let _last = push;
+        panic!("the application fails while holding a handle");
+    });
+    assert!(panicking.join().is_err());
+    // The socket closed in the background, and what it queued still arrived.
+    let message = within("recv", move || pull.recv().unwrap());
+    assert_eq!(message, Message::from("before the panic"));
+}
