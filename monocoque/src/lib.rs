@@ -96,6 +96,7 @@
 
 #![forbid(unsafe_code)]
 
+pub mod handle;
 mod sockets;
 
 /// The `bytes` crate, whose `Bytes` frames and topics are made of: `monocoque::bytes::Bytes`
@@ -127,13 +128,6 @@ pub use sockets::{
     DealerSocket, PairSocket, PubSocket, PullSocket, PushSocket, RepSocket, ReqSocket,
     RouterSocket, SubSocket, XPubSocket, XSubSocket,
 };
-
-/// Thread-safe handles: sockets on background I/O threads, for any thread and any async
-/// runtime (tokio, async-std, smol, plain threads).
-pub mod handle {
-    #[doc(inline)]
-    pub use monocoque_zmtp::driver::{Context, HANDLE_QUEUE, Handle};
-}
 
 /// The sans-IO ZMTP 3.1 protocol core, for building drivers and tools on other runtimes.
 pub mod proto {

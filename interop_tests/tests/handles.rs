@@ -1,0 +1,107 @@
+//! monocoque's thread-safe handles against libzmq: several threads sending and receiving on
+//! clones at once, with a libzmq peer on the other end of each socket.
+
+use std::collections::HashSet;
+use std::thread;
+use std::time::Duration;
+
+use monocoque::handle::{Context, Handle};
+use monocoque::{Message, SocketOptions, SocketType};
+
+const WAIT_MS: i32 = 10_000;
+
+fn numbered(thread: u32, n: u32) -> Message {
+    Message::from(thread.to_be_bytes().to_vec()).with(n.to_be_bytes().to_vec())
+}
+
+fn number(frame: &[u8]) -> u32 {
+    u32::from_be_bytes(frame.try_into().expect("a four-byte frame"))
+}
+
+/// Threads push on clones of a monocoque PUSH handle; a libzmq PULL receives every message once,
+/// in each thread's order.
+#[test]
+fn handle_clones_push_to_a_libzmq_pull() {
+    let zmq = zmq::Context::new();
+    let pull = zmq.socket(zmq::PULL).expect("a libzmq PULL");
+    pull.set_rcvtimeo(WAIT_MS).expect("rcvtimeo");
+    pull.bind("tcp://127.0.0.1:*").expect("bind");
+    let endpoint = pull
+        .get_last_endpoint()
+        .expect("last endpoint")
+        .expect("utf-8");
+
+    let context = Context::new(1).expect("a context");
+    let push = Handle::new(&context, SocketType::Push, SocketOptions::new()).expect("PUSH");
+    push.connect(&endpoint).expect("connect");
+    const THREADS: u32 = 4;
+    const EACH: u32 = 5_000;
+    let senders: Vec<_> = (0..THREADS)
+        .map(|t| {
+            let push = push.clone();
+            thread::spawn(move || {
+                for n in 0..EACH {
+                    push.send(numbered(t, n)).expect("send");
+                }
+            })
+        })
+        .collect();
+    let mut next = [0u32; THREADS as usize];
+    for _ in 0..THREADS * EACH {
+        let frames = pull.recv_multipart(0).expect("a message within the wait");
+        let (t, n) = (number(&frames[0]), number(&frames[1]));
+        assert_eq!(n, next[t as usize], "thread {t}: out of order or lost");
+        next[t as usize] += 1;
+    }
+    for sender in senders {
+        sender.join().expect("a sender thread");
+    }
+    assert_eq!(next, [EACH; THREADS as usize]);
+}
+
+/// A libzmq DEALER sends requests to a monocoque ROUTER handle; worker threads take them from
+/// clones (competing) and answer through clones; every request is answered exactly once.
+#[test]
+fn handle_clones_serve_a_libzmq_dealer() {
+    let context = Context::new(1).expect("a context");
+    let router = Handle::new(&context, SocketType::Router, SocketOptions::new()).expect("ROUTER");
+    let endpoint = router.bind("tcp://127.0.0.1:0").expect("bind");
+
+    let zmq = zmq::Context::new();
+    let dealer = zmq.socket(zmq::DEALER).expect("a libzmq DEALER");
+    dealer.set_rcvtimeo(WAIT_MS).expect("rcvtimeo");
+    dealer.set_identity(b"libzmq").expect("identity");
+    dealer.connect(&endpoint.to_string()).expect("connect");
+
+    const REQUESTS: u32 = 10_000;
+    let workers: Vec<_> = (0..3)
+        .map(|_| {
+            let router = router.clone();
+            thread::spawn(move || {
+                let mut served = 0;
+                while let Ok(request) = router.recv_timeout(Duration::from_millis(500)) {
+                    // [routing id, n] -> [routing id, n, "done"]
+                    router.send(request.with("done")).expect("reply");
+                    served += 1;
+                }
+                served
+            })
+        })
+        .collect();
+    for n in 0..REQUESTS {
+        dealer.send(&n.to_be_bytes()[..], 0).expect("request");
+    }
+    let mut answered = HashSet::new();
+    for _ in 0..REQUESTS {
+        let frames = dealer.recv_multipart(0).expect("a reply within the wait");
+        assert_eq!(frames.len(), 2, "{frames:?}");
+        assert_eq!(frames[1], b"done");
+        assert!(answered.insert(number(&frames[0])), "answered twice");
+    }
+    let served: u32 = workers
+        .into_iter()
+        .map(|w| w.join().expect("a worker thread"))
+        .sum();
+    assert_eq!(served, REQUESTS);
+    assert_eq!(answered.len(), REQUESTS as usize);
+}

@@ -1,0 +1,303 @@
+//! Thread-safe handles: sockets on background I/O threads, for any thread and any async
+//! runtime (tokio, async-std, smol, plain threads).
+//!
+//! Each type here mirrors the compio socket of the same name in the crate root, with blocking
+//! methods (`send`, `recv`, `bind`, ...), `try_` and `_timeout` variants, and `_async` futures
+//! that need no particular runtime. A handle is `Send + Sync + Clone`: clones share the socket.
+//! The sockets run on the I/O threads of a [`Context`] (the process-wide one unless you make
+//! your own); messages cross to them through bounded queues of [`HANDLE_QUEUE`] messages each
+//! way, woken once per burst, not per message. REQ and REP are not offered as handles yet.
+
+use std::time::Duration;
+
+use bytes::Bytes;
+use monocoque_core::{Endpoint, Message};
+#[doc(inline)]
+pub use monocoque_zmtp::driver::{Context, HANDLE_QUEUE, Handle};
+use monocoque_zmtp::driver::{Error, Monitor, MonitorMask, SocketOptions};
+use monocoque_zmtp::proto::{RecvError, SendError, SocketType};
+
+macro_rules! handle_type {
+    ($(#[$doc:meta])* $name:ident => $kind:ident) => {
+        $(#[$doc])*
+        #[derive(Debug, Clone)]
+        pub struct $name(Handle);
+
+        impl $name {
+            /// A socket with libzmq's default options on the process-wide [`Context`].
+            pub fn new() -> Result<Self, Error> {
+                Self::with_options(SocketOptions::new())
+            }
+
+            /// A socket with `options` on the process-wide [`Context`].
+            pub fn with_options(options: SocketOptions) -> Result<Self, Error> {
+                Self::on(Context::global()?, options)
+            }
+
+            /// A socket with `options` on one of `context`'s I/O threads.
+            pub fn on(context: &Context, options: SocketOptions) -> Result<Self, Error> {
+                Handle::new(context, SocketType::$kind, options).map(Self)
+            }
+
+            /// The untyped handle underneath.
+            pub fn handle(&self) -> &Handle {
+                &self.0
+            }
+
+            /// Listens on `endpoint` and returns it as bound, with the real port.
+            pub fn bind(&self, endpoint: &str) -> Result<Endpoint, Error> {
+                self.0.bind(endpoint)
+            }
+
+            /// [`bind`](Self::bind) as a future for any runtime.
+            pub async fn bind_async(&self, endpoint: &str) -> Result<Endpoint, Error> {
+                self.0.bind_async(endpoint).await
+            }
+
+            /// Connects to `endpoint` in the background and keeps reconnecting.
+            pub fn connect(&self, endpoint: &str) -> Result<(), Error> {
+                self.0.connect(endpoint)
+            }
+
+            /// Stops listening on `endpoint`.
+            pub fn unbind(&self, endpoint: &str) -> Result<(), Error> {
+                self.0.unbind(endpoint)
+            }
+
+            /// Stops connecting to `endpoint`.
+            pub fn disconnect(&self, endpoint: &str) -> Result<(), Error> {
+                self.0.disconnect(endpoint)
+            }
+
+            /// The options in force.
+            pub fn options(&self) -> Result<SocketOptions, Error> {
+                self.0.options()
+            }
+
+            /// Changes options on the live socket: `socket.set_options(|o| o.send_hwm(10))`.
+            pub fn set_options(
+                &self,
+                change: impl FnOnce(SocketOptions) -> SocketOptions + Send + 'static,
+            ) -> Result<(), Error> {
+                self.0.set_options(change)
+            }
+
+            /// A monitor of every event of the socket, readable from any thread.
+            pub fn monitor(&self) -> Result<Monitor, Error> {
+                self.0.monitor()
+            }
+
+            /// A monitor of the events in `mask`.
+            #[doc(alias = "zmq_socket_monitor")]
+            pub fn monitor_events(&self, mask: MonitorMask) -> Result<Monitor, Error> {
+                self.0.monitor_events(mask)
+            }
+
+            /// The number of peers with a live connection.
+            pub fn connected_peers(&self) -> Result<usize, Error> {
+                self.0.connected_peers()
+            }
+
+            /// The endpoint of the last `bind` or `connect`.
+            pub fn last_endpoint(&self) -> Result<Option<Endpoint>, Error> {
+                self.0.last_endpoint()
+            }
+
+            /// Waits until a peer has completed its handshake, for at most `timeout`.
+            pub fn wait_connected(&self, timeout: Option<Duration>) -> Result<bool, Error> {
+                self.0.wait_connected(timeout)
+            }
+
+            /// The socket type (libzmq's `ZMQ_TYPE`).
+            #[doc(alias = "ZMQ_TYPE")]
+            pub fn socket_type(&self) -> SocketType {
+                SocketType::$kind
+            }
+
+            /// Closes the socket for every clone, writing what is queued within the linger
+            /// time first.
+            pub fn shutdown(&self) {
+                self.0.shutdown()
+            }
+
+            /// [`shutdown`](Self::shutdown) as a future.
+            pub async fn shutdown_async(&self) {
+                self.0.shutdown_async().await
+            }
+
+            /// Closes the socket for every clone at once, dropping what is queued.
+            pub fn stop(&self) {
+                self.0.stop()
+            }
+
+            /// Whether the socket has finished closing.
+            pub fn is_closed(&self) -> bool {
+                self.0.is_closed()
+            }
+        }
+    };
+}
+
+macro_rules! sends {
+    ($name:ident) => {
+        impl $name {
+            /// Sends a message, blocking while the socket cannot take it, for at most the send
+            /// timeout. A failed send hands the message back.
+            pub fn send(&self, message: impl Into<Message>) -> Result<(), SendError> {
+                self.0.send(message)
+            }
+
+            /// Sends if that is possible now; otherwise `WouldBlock` with the message back.
+            pub fn try_send(&self, message: impl Into<Message>) -> Result<(), SendError> {
+                self.0.try_send(message)
+            }
+
+            /// Sends, blocking for at most `timeout`.
+            pub fn send_timeout(
+                &self,
+                message: impl Into<Message>,
+                timeout: Duration,
+            ) -> Result<(), SendError> {
+                self.0.send_timeout(message, timeout)
+            }
+
+            /// [`send`](Self::send) as a future for any runtime. Cancel-safe: dropped before
+            /// it returns `Ready`, it sent nothing.
+            pub async fn send_async(&self, message: impl Into<Message>) -> Result<(), SendError> {
+                self.0.send_async(message).await
+            }
+        }
+    };
+}
+
+macro_rules! receives {
+    ($name:ident) => {
+        impl $name {
+            /// Receives a message, blocking for at most the receive timeout.
+            pub fn recv(&self) -> Result<Message, RecvError> {
+                self.0.recv()
+            }
+
+            /// Takes a message if one is there.
+            pub fn try_recv(&self) -> Result<Message, RecvError> {
+                self.0.try_recv()
+            }
+
+            /// Receives, blocking for at most `timeout`.
+            pub fn recv_timeout(&self, timeout: Duration) -> Result<Message, RecvError> {
+                self.0.recv_timeout(timeout)
+            }
+
+            /// [`recv`](Self::recv) as a future for any runtime. Cancel-safe: dropped before it
+            /// returns `Ready`, it took nothing.
+            pub async fn recv_async(&self) -> Result<Message, RecvError> {
+                self.0.recv_async().await
+            }
+
+            /// The received messages, blocking for each, until the socket is closed.
+            pub fn iter(&self) -> impl Iterator<Item = Message> + '_ {
+                self.0.iter()
+            }
+        }
+    };
+}
+
+macro_rules! subscribes {
+    ($name:ident) => {
+        impl $name {
+            /// Subscribes to messages whose first frame starts with `topic`.
+            pub fn subscribe(&self, topic: impl Into<Bytes>) -> Result<(), Error> {
+                self.0.subscribe(topic)
+            }
+
+            /// Cancels one subscription to `topic`.
+            pub fn unsubscribe(&self, topic: impl Into<Bytes>) -> Result<(), Error> {
+                self.0.unsubscribe(topic)
+            }
+        }
+    };
+}
+
+handle_type! {
+    /// A thread-safe PAIR: see [`crate::PairSocket`] for the pattern.
+    PairSocket => Pair
+}
+sends!(PairSocket);
+receives!(PairSocket);
+
+handle_type! {
+    /// A thread-safe PUB: see [`crate::PubSocket`] for the pattern.
+    PubSocket => Pub
+}
+sends!(PubSocket);
+
+handle_type! {
+    /// A thread-safe SUB: see [`crate::SubSocket`] for the pattern.
+    SubSocket => Sub
+}
+receives!(SubSocket);
+subscribes!(SubSocket);
+
+handle_type! {
+    /// A thread-safe XPUB: see [`crate::XPubSocket`] for the pattern.
+    XPubSocket => Xpub
+}
+sends!(XPubSocket);
+receives!(XPubSocket);
+subscribes!(XPubSocket);
+
+handle_type! {
+    /// A thread-safe XSUB: see [`crate::XSubSocket`] for the pattern.
+    XSubSocket => Xsub
+}
+sends!(XSubSocket);
+receives!(XSubSocket);
+
+handle_type! {
+    /// A thread-safe PUSH: see [`crate::PushSocket`] for the pattern.
+    ///
+    /// ```
+    /// use monocoque::handle::{PullSocket, PushSocket};
+    /// use monocoque::Message;
+    ///
+    /// let pull = PullSocket::new()?;
+    /// let endpoint = pull.bind("tcp://127.0.0.1:0")?;
+    /// let push = PushSocket::new()?;
+    /// push.connect(&endpoint.to_string())?;
+    /// let workers: Vec<_> = (0..2)
+    ///     .map(|n| {
+    ///         let push = push.clone(); // clones share the socket
+    ///         std::thread::spawn(move || push.send(format!("from thread {n}")))
+    ///     })
+    ///     .collect();
+    /// for worker in workers {
+    ///     worker.join().unwrap()?;
+    /// }
+    /// let mut got = vec![pull.recv()?, pull.recv()?];
+    /// got.sort_by(|a, b| a[0].cmp(&b[0]));
+    /// assert_eq!(got, [Message::from("from thread 0"), Message::from("from thread 1")]);
+    /// # Ok::<(), monocoque::Error>(())
+    /// ```
+    PushSocket => Push
+}
+sends!(PushSocket);
+
+handle_type! {
+    /// A thread-safe PULL: see [`crate::PullSocket`] for the pattern.
+    PullSocket => Pull
+}
+receives!(PullSocket);
+
+handle_type! {
+    /// A thread-safe DEALER: see [`crate::DealerSocket`] for the pattern.
+    DealerSocket => Dealer
+}
+sends!(DealerSocket);
+receives!(DealerSocket);
+
+handle_type! {
+    /// A thread-safe ROUTER: see [`crate::RouterSocket`] for the pattern.
+    RouterSocket => Router
+}
+sends!(RouterSocket);
+receives!(RouterSocket);
