@@ -105,3 +105,54 @@ fn handle_clones_serve_a_libzmq_dealer() {
     assert_eq!(served, REQUESTS);
     assert_eq!(answered.len(), REQUESTS as usize);
 }
+
+/// A monocoque REQ handle used from two threads in turn against a libzmq REP: each request is
+/// answered, and the lock-step holds across threads.
+#[test]
+fn a_req_handle_talks_to_a_libzmq_rep() {
+    let zmq = zmq::Context::new();
+    let rep = zmq.socket(zmq::REP).expect("a libzmq REP");
+    rep.set_rcvtimeo(WAIT_MS).expect("rcvtimeo");
+    rep.bind("tcp://127.0.0.1:*").expect("bind");
+    let endpoint = rep
+        .get_last_endpoint()
+        .expect("last endpoint")
+        .expect("utf-8");
+    let server = thread::spawn(move || {
+        for _ in 0..2_000 {
+            let request = rep.recv_multipart(0).expect("a request within the wait");
+            rep.send_multipart(request.iter().chain([&b"ok".to_vec()]), 0)
+                .expect("reply");
+        }
+    });
+
+    let context = Context::new(1).expect("a context");
+    let req = Handle::new(&context, SocketType::Req, SocketOptions::new()).expect("REQ");
+    req.connect(&endpoint).expect("connect");
+    let clients: Vec<_> = (0..2u32)
+        .map(|t| {
+            let req = req.clone();
+            thread::spawn(move || {
+                let mut done = 0;
+                while done < 1_000 {
+                    // The other thread may be mid round trip: then it is not our turn.
+                    match req.try_send(numbered(t, done)) {
+                        Ok(()) => {}
+                        Err(error) => {
+                            assert_eq!(error.kind(), monocoque::SendErrorKind::InvalidState);
+                            thread::yield_now();
+                            continue;
+                        }
+                    }
+                    let reply = req.recv().expect("a reply");
+                    assert_eq!(&reply[2][..], b"ok");
+                    done += 1;
+                }
+            })
+        })
+        .collect();
+    for client in clients {
+        client.join().expect("a client thread");
+    }
+    server.join().expect("the libzmq server");
+}

@@ -6,7 +6,9 @@
 //! that need no particular runtime. A handle is `Send + Sync + Clone`: clones share the socket.
 //! The sockets run on the I/O threads of a [`Context`] (the process-wide one unless you make
 //! your own); messages cross to them through bounded queues of [`HANDLE_QUEUE`] messages each
-//! way, woken once per burst, not per message. REQ and REP are not offered as handles yet.
+//! way, woken once per burst, not per message. REQ and REP keep their lock-step rule on the
+//! handle's side (an out-of-turn call fails with `InvalidState`); `req_relaxed` is not offered
+//! on a REQ handle.
 
 use std::time::Duration;
 
@@ -301,3 +303,37 @@ handle_type! {
 }
 sends!(RouterSocket);
 receives!(RouterSocket);
+
+handle_type! {
+    /// A thread-safe REQ: see [`crate::ReqSocket`] for the pattern.
+    ///
+    /// ```
+    /// use monocoque::handle::{RepSocket, ReqSocket};
+    /// use monocoque::{Message, RecvError};
+    ///
+    /// let rep = RepSocket::new()?;
+    /// let endpoint = rep.bind("tcp://127.0.0.1:0")?;
+    /// let server = std::thread::spawn(move || -> Result<(), monocoque::Error> {
+    ///     let request = rep.recv()?;
+    ///     rep.send(Message::from("echo").with(request[0].clone()))?;
+    ///     Ok(())
+    /// });
+    /// let req = ReqSocket::new()?;
+    /// req.connect(&endpoint.to_string())?;
+    /// assert_eq!(req.try_recv(), Err(RecvError::InvalidState)); // nothing asked yet
+    /// req.send("ping")?;
+    /// assert_eq!(req.recv()?, Message::from("echo").with("ping"));
+    /// server.join().unwrap()?;
+    /// # Ok::<(), monocoque::Error>(())
+    /// ```
+    ReqSocket => Req
+}
+sends!(ReqSocket);
+receives!(ReqSocket);
+
+handle_type! {
+    /// A thread-safe REP: see [`crate::RepSocket`] for the pattern.
+    RepSocket => Rep
+}
+sends!(RepSocket);
+receives!(RepSocket);

@@ -302,3 +302,40 @@ fn a_thread_that_panics_holding_the_last_handle_does_not_take_the_process() {
     let message = within("recv", move || pull.recv().unwrap());
     assert_eq!(message, Message::from("before the panic"));
 }
+
+#[test]
+fn req_and_rep_handles_keep_the_lock_step_from_any_thread() {
+    let context = Context::new(1).unwrap();
+    let (req, rep) = pair(&context, SocketType::Req, SocketType::Rep);
+    // Out of turn on either side, before anything happened.
+    assert_eq!(req.try_recv(), Err(RecvError::InvalidState));
+    assert_eq!(
+        rep.try_send("no request yet").unwrap_err().kind(),
+        SendErrorKind::InvalidState
+    );
+    let server = thread::spawn(move || {
+        for _ in 0..1_000 {
+            let request = rep.recv().unwrap();
+            assert_eq!(
+                rep.try_recv(),
+                Err(RecvError::InvalidState),
+                "a second request before the reply"
+            );
+            rep.send(request.with("done")).unwrap();
+        }
+    });
+    within("1,000 round trips", move || {
+        for n in 0..1_000u32 {
+            req.send(numbered(0, n)).unwrap();
+            assert_eq!(
+                req.try_send("again").unwrap_err().kind(),
+                SendErrorKind::InvalidState,
+                "a second request before the reply"
+            );
+            let reply = req.recv().unwrap();
+            assert_eq!(number(&reply[1]), n);
+            assert_eq!(&reply[2][..], b"done");
+        }
+    });
+    server.join().unwrap();
+}

@@ -12,8 +12,8 @@
 //! the socket reaches the caller once that queue is full. Neither side wakes the other per
 //! message: a parked side is woken once, and then drains all it finds.
 //!
-//! REQ and REP are not offered as handles yet: their lock-step state lives in the socket, and a
-//! queued send or receive cannot report a state error to its caller.
+//! REQ and REP keep their lock-step rule on the handle's side, where an out-of-turn send or
+//! receive can still fail with `InvalidState`; `req_relaxed` is not offered on a REQ handle.
 
 use std::future::Future;
 use std::pin::pin;
@@ -225,6 +225,10 @@ struct Inner {
     /// The socket has finished closing.
     closed: Arc<Closed>,
     timeouts: Mutex<(Option<Duration>, Option<Duration>)>,
+    /// REQ: a request went and its reply has not been taken. REP: a request was taken and its
+    /// reply has not gone. The lock-step rule is kept here, where a send or receive can still
+    /// fail with it; the socket's side then never sees an out-of-turn call.
+    turn: Mutex<bool>,
     _context: Context,
 }
 
@@ -307,12 +311,13 @@ impl Handle {
         socket_type: SocketType,
         options: SocketOptions,
     ) -> Result<Self, Error> {
-        if matches!(socket_type, SocketType::Req | SocketType::Rep) {
+        options.check(socket_type)?;
+        if socket_type == SocketType::Req && options.is_set(super::options::OptionName::ReqRelaxed)
+        {
             return Err(Error::Unsupported(
-                "REQ and REP handles: use DEALER and ROUTER, or the socket on a compio thread",
+                "req_relaxed on a REQ handle: use a DEALER handle, or the REQ socket on a compio thread",
             ));
         }
-        options.check(socket_type)?;
         let timeouts = (options.send_timeout, options.recv_timeout);
         let (commands, command_queue) = flume::unbounded::<Command>();
         let (outgoing, outgoing_queue) = flume::bounded(HANDLE_QUEUE);
@@ -360,6 +365,7 @@ impl Handle {
                 incoming_room,
                 closed,
                 timeouts: Mutex::new(timeouts),
+                turn: Mutex::new(false),
                 _context: context.clone(),
             }),
         })
@@ -531,8 +537,19 @@ impl Handle {
         if message.is_empty() {
             return Err(SendError::new(SendErrorKind::InvalidMessage, message));
         }
+        let lock_step = self.lock_step();
+        let mut turn = self.inner.turn.lock().unwrap_or_else(|e| e.into_inner());
+        // REQ may send when no reply is awaited, REP when a request awaits its reply.
+        if lock_step.is_some_and(|req| *turn == req) {
+            return Err(SendError::new(SendErrorKind::InvalidState, message));
+        }
         match self.inner.ends().outgoing.try_send(message) {
-            Ok(()) => Ok(()),
+            Ok(()) => {
+                if let Some(req) = lock_step {
+                    *turn = req;
+                }
+                Ok(())
+            }
             Err(flume::TrySendError::Full(message)) => {
                 Err(SendError::new(SendErrorKind::WouldBlock, message))
             }
@@ -607,13 +624,36 @@ impl Handle {
         }
     }
 
+    /// `Some(true)` for REQ, `Some(false)` for REP, `None` for the other types.
+    fn lock_step(&self) -> Option<bool> {
+        match self.inner.socket_type {
+            SocketType::Req => Some(true),
+            SocketType::Rep => Some(false),
+            _ => None,
+        }
+    }
+
+    /// Whether this receive is in turn (REQ: a reply is awaited; REP: no request is held).
+    fn may_recv(&self) -> Result<(), RecvError> {
+        self.can_recv()?;
+        match self.lock_step() {
+            Some(req) if *self.inner.turn.lock().unwrap_or_else(|e| e.into_inner()) != req => {
+                Err(RecvError::InvalidState)
+            }
+            _ => Ok(()),
+        }
+    }
+
     fn took(&self) {
+        if let Some(req) = self.lock_step() {
+            *self.inner.turn.lock().unwrap_or_else(|e| e.into_inner()) = !req;
+        }
         self.inner.incoming_room.notify(1);
     }
 
     /// Takes a received message if one is there.
     pub fn try_recv(&self) -> Result<Message, RecvError> {
-        self.can_recv()?;
+        self.may_recv()?;
         match self.inner.ends().incoming.try_recv() {
             Ok(message) => {
                 self.took();
@@ -636,7 +676,7 @@ impl Handle {
         match timeout {
             Some(timeout) => self.recv_timeout(timeout),
             None => {
-                self.can_recv()?;
+                self.may_recv()?;
                 let message = self
                     .inner
                     .ends()
@@ -651,7 +691,7 @@ impl Handle {
 
     /// Receives a message, blocking for at most `timeout`.
     pub fn recv_timeout(&self, timeout: Duration) -> Result<Message, RecvError> {
-        self.can_recv()?;
+        self.may_recv()?;
         match self.inner.ends().incoming.recv_timeout(timeout) {
             Ok(message) => {
                 self.took();
@@ -665,7 +705,7 @@ impl Handle {
     /// [`recv`](Self::recv) as a future for any runtime (without the receive timeout: wrap it
     /// in your runtime's timeout). Cancel-safe: a dropped future took nothing.
     pub async fn recv_async(&self) -> Result<Message, RecvError> {
-        self.can_recv()?;
+        self.may_recv()?;
         let message = self
             .inner
             .ends()
@@ -772,33 +812,61 @@ impl Actor {
             if !receives {
                 return std::future::pending::<()>().await;
             }
+            while let Ok(message) = socket.recv().await {
+                if !self.deliver(message).await {
+                    break;
+                }
+            }
+            std::future::pending::<()>().await
+        };
+        let lock_step = async {
+            // REQ: a request, then its reply; REP: a request, then the reply to it.
+            let req = socket.socket_type() == SocketType::Req;
             loop {
-                let Ok(mut message) = socket.recv().await else {
-                    return std::future::pending::<()>().await;
+                if req {
+                    let Ok(request) = self.outgoing.recv_async().await else {
+                        break;
+                    };
+                    self.outgoing_room.notify(usize::MAX);
+                    if socket.send(request).await.is_err() {
+                        break;
+                    }
+                }
+                let Ok(message) = socket.recv().await else {
+                    break;
                 };
-                loop {
-                    match self.incoming.try_send(message) {
-                        Ok(()) => break,
-                        Err(flume::TrySendError::Full(back)) => {
-                            message = back;
-                            let listener = self.incoming_room.listen();
-                            if !self.incoming.is_full() {
-                                continue;
-                            }
-                            listener.await;
-                        }
-                        Err(flume::TrySendError::Disconnected(_)) => {
-                            return std::future::pending::<()>().await;
-                        }
+                if !self.deliver(message).await {
+                    break;
+                }
+                if !req {
+                    let Ok(reply) = self.outgoing.recv_async().await else {
+                        break;
+                    };
+                    self.outgoing_room.notify(usize::MAX);
+                    if socket.send(reply).await.is_err() {
+                        break;
                     }
                 }
             }
+            std::future::pending::<()>().await;
         };
-        let until_closing = async {
-            // The receive pump never ends by itself; it stops when the commands do.
-            let _ = select(pin!(commands), pin!(recv_pump)).await;
-        };
-        futures_util::future::join(until_closing, send_pump).await;
+        if matches!(socket.socket_type(), SocketType::Req | SocketType::Rep) {
+            drop((send_pump, recv_pump));
+            let _ = select(pin!(commands), pin!(lock_step)).await;
+            // What a REP was about to answer still goes, within the linger time.
+            while let Ok(message) = self.outgoing.try_recv() {
+                if !send_until_closed(&socket, message, &closing).await {
+                    break;
+                }
+            }
+        } else {
+            drop(lock_step);
+            let until_closing = async {
+                // The receive pump never ends by itself; it stops when the commands do.
+                let _ = select(pin!(commands), pin!(recv_pump)).await;
+            };
+            futures_util::future::join(until_closing, send_pump).await;
+        }
         // The handles' receivers see `Closed` once they have read what is queued.
         drop(self.incoming);
         match Rc::try_unwrap(socket) {
@@ -808,6 +876,27 @@ impl Actor {
         }
         self.closed.set();
         self.live.remove();
+    }
+}
+
+impl Actor {
+    /// Hands a received message to the handles, waiting while their queue is full. `false`
+    /// when no handle is left to take it.
+    async fn deliver(&self, mut message: Message) -> bool {
+        loop {
+            match self.incoming.try_send(message) {
+                Ok(()) => return true,
+                Err(flume::TrySendError::Full(back)) => {
+                    message = back;
+                    let listener = self.incoming_room.listen();
+                    if !self.incoming.is_full() {
+                        continue;
+                    }
+                    listener.await;
+                }
+                Err(flume::TrySendError::Disconnected(_)) => return false,
+            }
+        }
     }
 }
 
