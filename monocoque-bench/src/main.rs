@@ -13,6 +13,7 @@
 mod common;
 mod harness;
 mod libs {
+    pub mod handle;
     pub mod mono;
     pub mod monors;
     pub mod omq;
@@ -74,6 +75,7 @@ fn child(args: &[String]) -> Result<bool, BoxError> {
         Lib::Zeromq => libs::zeromq::run(&config)?,
         Lib::MonoRs => libs::monors::run(&config)?,
         Lib::Raw => libs::raw::run(&config)?,
+        Lib::MonoHandle => libs::handle::run(&config)?,
     }
     Ok(true)
 }

@@ -19,16 +19,19 @@ pub enum Lib {
     MonoRs,
     /// Length-prefixed frames over a plain blocking socket: the floor.
     Raw,
+    /// This repository's thread-safe handles, used from a plain thread.
+    MonoHandle,
 }
 
 impl Lib {
-    pub const ALL: [Self; 6] = [
+    pub const ALL: [Self; 7] = [
         Self::Zmq,
         Self::Mono,
         Self::Omq,
         Self::Zeromq,
         Self::MonoRs,
         Self::Raw,
+        Self::MonoHandle,
     ];
 
     pub fn name(self) -> &'static str {
@@ -39,6 +42,7 @@ impl Lib {
             Self::Zeromq => "zeromq",
             Self::MonoRs => "monocoque-rs",
             Self::Raw => "raw",
+            Self::MonoHandle => "monocoque-handle",
         }
     }
 
@@ -63,6 +67,9 @@ impl Lib {
     /// Why this library cannot do this measurement, if it cannot.
     pub fn unsupported(self, kind: Kind, hwm: Option<u32>) -> Option<&'static str> {
         match (self, kind) {
+            (Self::MonoHandle, Kind::Fanout | Kind::Router) => Some(
+                "monocoque-handle: the handle rows are throughput and latency from a plain thread",
+            ),
             (Self::Raw, Kind::Fanout | Kind::Router) => {
                 Some("raw: the floor is one plain stream; it has no fan-out or routing")
             }
