@@ -320,7 +320,8 @@ impl Handle {
         }
         let timeouts = (options.send_timeout, options.recv_timeout);
         let (commands, command_queue) = flume::unbounded::<Command>();
-        let (outgoing, outgoing_queue) = flume::bounded(HANDLE_QUEUE);
+        // Half in the queue, half in the batch the socket's side has taken from it.
+        let (outgoing, outgoing_queue) = flume::bounded(HANDLE_QUEUE / 2);
         let (incoming_queue, incoming) = flume::bounded(HANDLE_QUEUE);
         let outgoing_room = Arc::new(Event::new());
         let incoming_room = Arc::new(Event::new());
@@ -789,16 +790,17 @@ impl Actor {
                     }
                 };
                 let Some(message) = next else { break };
-                if !send_until_closed(&socket, message, &closing).await {
+                // Everything else that is waiting, taken under one lock of the queue, without
+                // another wake-up; the handles may refill the queue while these go out.
+                let batch: Vec<Message> = self.outgoing.drain().collect();
+                self.outgoing_room.notify(usize::MAX);
+                let mut open = send_until_closed(&socket, message, &closing).await;
+                for message in batch {
+                    open = open && send_until_closed(&socket, message, &closing).await;
+                }
+                if !open {
                     break;
                 }
-                // Everything else that is waiting, without another wake-up.
-                while let Ok(message) = self.outgoing.try_recv() {
-                    if !send_until_closed(&socket, message, &closing).await {
-                        break;
-                    }
-                }
-                self.outgoing_room.notify(usize::MAX);
             }
             // Closing: what the handles queued still goes, within the linger time.
             while let Ok(message) = self.outgoing.try_recv() {
