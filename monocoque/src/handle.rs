@@ -15,7 +15,7 @@ use std::time::Duration;
 use bytes::Bytes;
 use monocoque_core::{Endpoint, Message};
 #[doc(inline)]
-pub use monocoque_zmtp::driver::{Context, HANDLE_QUEUE, Handle};
+pub use monocoque_zmtp::driver::{Context, HANDLE_QUEUE, Handle, HandleSink};
 use monocoque_zmtp::driver::{Error, Monitor, MonitorMask, SocketOptions};
 use monocoque_zmtp::proto::{RecvError, SendError, SocketType};
 
@@ -168,6 +168,11 @@ macro_rules! sends {
             pub async fn send_async(&self, message: impl Into<Message>) -> Result<(), SendError> {
                 self.0.send_async(message).await
             }
+
+            /// A `futures::Sink` of messages for any runtime (see [`Handle::sink`]).
+            pub fn sink(&self) -> HandleSink {
+                self.0.sink()
+            }
         }
     };
 }
@@ -201,6 +206,20 @@ macro_rules! receives {
                 self.0.iter()
             }
         }
+    };
+}
+
+macro_rules! streams {
+    ($($name:ident),*) => {
+        $(impl $name {
+            /// The received messages as a `futures::Stream` for any runtime, ending when the
+            /// socket is closed (see [`Handle::stream`]).
+            pub fn stream(
+                &self,
+            ) -> impl futures_util::Stream<Item = Message> + Send + Unpin + 'static {
+                self.0.stream()
+            }
+        })*
     };
 }
 
@@ -337,3 +356,13 @@ handle_type! {
 }
 sends!(RepSocket);
 receives!(RepSocket);
+
+streams!(
+    PairSocket,
+    SubSocket,
+    XPubSocket,
+    XSubSocket,
+    PullSocket,
+    DealerSocket,
+    RouterSocket
+);

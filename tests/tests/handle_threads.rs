@@ -339,3 +339,42 @@ fn req_and_rep_handles_keep_the_lock_step_from_any_thread() {
     });
     server.join().unwrap();
 }
+
+#[test]
+fn handles_are_a_stream_and_a_sink_on_tokio() {
+    use futures_util::{SinkExt, StreamExt};
+    use monocoque::handle::{PullSocket, PushSocket};
+
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_time()
+        .build()
+        .unwrap();
+    let context = Context::new(1).unwrap();
+    let pull = PullSocket::on(&context, SocketOptions::new()).unwrap();
+    let endpoint = pull.bind("tcp://127.0.0.1:0").unwrap();
+    let push = PushSocket::on(&context, SocketOptions::new()).unwrap();
+    push.connect(&endpoint.to_string()).unwrap();
+    const TOTAL: u32 = 10_000;
+    let got: Vec<u32> = runtime.block_on(async move {
+        let sending = tokio::spawn(async move {
+            let mut sink = push.sink();
+            for n in 0..TOTAL {
+                sink.feed(numbered(0, n)).await.unwrap();
+            }
+            sink.flush().await.unwrap();
+        });
+        let numbers = tokio::time::timeout(
+            WAIT,
+            pull.stream()
+                .take(TOTAL as usize)
+                .map(|message| number(&message[1]))
+                .collect::<Vec<_>>(),
+        )
+        .await
+        .expect("every message within the wait");
+        sending.await.unwrap();
+        numbers
+    });
+    assert!(got.into_iter().eq(0..TOTAL), "lost, doubled or reordered");
+}

@@ -723,6 +723,34 @@ impl Handle {
         std::iter::from_fn(move || self.recv().ok())
     }
 
+    /// The received messages as a [`Stream`](futures_util::Stream) for any runtime, ending
+    /// when the socket is closed. Clones' streams compete for messages, as their `recv`s do.
+    /// Dropping the stream between items takes nothing. Not for REQ and REP, whose receives
+    /// must alternate with sends: `recv_async` keeps that rule.
+    pub fn stream(&self) -> impl futures_util::Stream<Item = Message> + Send + Unpin + 'static {
+        use futures_util::StreamExt;
+        let handle = self.clone();
+        let receives = self.may_recv().is_ok() && self.lock_step().is_none();
+        let incoming = self.inner.ends().incoming.clone().into_stream();
+        incoming
+            .take_while(move |_| std::future::ready(receives))
+            .map(move |message| {
+                handle.took();
+                message
+            })
+    }
+
+    /// A [`Sink`](futures_util::Sink) of messages for any runtime: `poll_ready` waits for room
+    /// in the handle's queue, `start_send` queues. With clones sending at once, the room that
+    /// `poll_ready` saw may be taken by another: `start_send` then fails with `WouldBlock`,
+    /// the message in the error.
+    pub fn sink(&self) -> HandleSink {
+        HandleSink {
+            handle: self.clone(),
+            listener: None,
+        }
+    }
+
     /// Closes the socket for every clone: what was queued is written within the linger time
     /// (`SocketOptions::linger`), then this returns. Sends and receives on any clone fail with
     /// `Closed` afterwards.
@@ -746,6 +774,62 @@ impl Handle {
     /// Whether the socket has finished closing.
     pub fn is_closed(&self) -> bool {
         self.inner.closed.is_set()
+    }
+}
+
+/// The [`Sink`](futures_util::Sink) of [`Handle::sink`].
+#[derive(Debug)]
+pub struct HandleSink {
+    handle: Handle,
+    listener: Option<event_listener::EventListener>,
+}
+
+impl futures_util::Sink<Message> for HandleSink {
+    type Error = SendError;
+
+    fn poll_ready(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Result<(), SendError>> {
+        use std::task::Poll;
+        loop {
+            let outgoing = &self.handle.inner.ends().outgoing;
+            if outgoing.is_disconnected() {
+                return Poll::Ready(Err(SendError::new(SendErrorKind::Closed, Message::new())));
+            }
+            if !outgoing.is_full() {
+                self.listener = None;
+                return Poll::Ready(Ok(()));
+            }
+            match self.listener.as_mut() {
+                None => self.listener = Some(self.handle.inner.outgoing_room.listen()),
+                Some(listener) => {
+                    if std::pin::Pin::new(listener).poll(cx).is_pending() {
+                        return Poll::Pending;
+                    }
+                    self.listener = None;
+                }
+            }
+        }
+    }
+
+    fn start_send(self: std::pin::Pin<&mut Self>, message: Message) -> Result<(), SendError> {
+        self.handle.try_send(message)
+    }
+
+    fn poll_flush(
+        self: std::pin::Pin<&mut Self>,
+        _cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Result<(), SendError>> {
+        // Queued is handed over: the socket's side writes it without being asked.
+        std::task::Poll::Ready(Ok(()))
+    }
+
+    fn poll_close(
+        self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Result<(), SendError>> {
+        self.poll_flush(cx)
     }
 }
 
