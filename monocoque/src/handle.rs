@@ -15,7 +15,7 @@ use std::time::Duration;
 use bytes::Bytes;
 use monocoque_core::{Endpoint, Message};
 #[doc(inline)]
-pub use monocoque_zmtp::driver::{Context, HANDLE_QUEUE, Handle, HandleSink};
+pub use monocoque_zmtp::driver::{Context, HANDLE_QUEUE, Handle, HandleSink, Interest, Poller};
 use monocoque_zmtp::driver::{Error, Monitor, MonitorMask, SocketOptions};
 use monocoque_zmtp::proto::{RecvError, SendError, SocketType};
 

@@ -378,3 +378,38 @@ fn handles_are_a_stream_and_a_sink_on_tokio() {
     });
     assert!(got.into_iter().eq(0..TOTAL), "lost, doubled or reordered");
 }
+
+#[test]
+fn a_poller_wakes_for_the_handle_that_became_ready() {
+    use monocoque::handle::{Interest, Poller};
+
+    let context = Context::new(1).unwrap();
+    let (push_a, pull_a) = pair(&context, SocketType::Push, SocketType::Pull);
+    let (push_b, pull_b) = pair(&context, SocketType::Push, SocketType::Pull);
+    let mut poller = Poller::new();
+    assert_eq!(poller.add(&pull_a, Interest::READABLE), 0);
+    assert_eq!(poller.add(&pull_b, Interest::READABLE), 1);
+    assert_eq!(poller.add(&push_a, Interest::WRITABLE), 2);
+    // The PUSH can queue at once; nothing is readable.
+    assert_eq!(poller.poll(), [(2, Interest::WRITABLE)]);
+    let mut readers = Poller::new();
+    readers.add(&pull_a, Interest::READABLE);
+    readers.add(&pull_b, Interest::READABLE);
+    let started = Instant::now();
+    assert!(readers.wait(Some(Duration::from_millis(30))).is_empty());
+    assert!(started.elapsed() >= Duration::from_millis(30));
+    // A message sent from another thread wakes a poller blocked without a timeout.
+    let sender = thread::spawn(move || {
+        thread::sleep(Duration::from_millis(20));
+        push_b.send("wake up").unwrap();
+        push_b
+    });
+    let ready = within("the poller wakes", move || {
+        let ready = readers.wait(None);
+        (ready, readers)
+    });
+    assert_eq!(ready.0, [(1, Interest::READABLE)]);
+    assert_eq!(pull_b.try_recv().unwrap(), Message::from("wake up"));
+    assert_eq!(pull_a.try_recv(), Err(RecvError::WouldBlock));
+    drop((sender.join().unwrap(), push_a));
+}

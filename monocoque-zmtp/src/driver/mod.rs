@@ -11,7 +11,7 @@ mod signal;
 mod socket;
 mod transport;
 
-pub use handle::{Context, HANDLE_QUEUE, Handle, HandleSink};
+pub use handle::{Context, HANDLE_QUEUE, Handle, HandleSink, Interest, Poller};
 pub use monitor::{Monitor, MonitorEvent, MonitorEventKind, MonitorMask};
 pub use options::{DEFAULT_BACKLOG, OptionError, OptionName, SocketOptions, TcpKeepalive};
 pub use socket::{Error, Socket};
