@@ -413,3 +413,23 @@ fn a_poller_wakes_for_the_handle_that_became_ready() {
     assert_eq!(pull_a.try_recv(), Err(RecvError::WouldBlock));
     drop((sender.join().unwrap(), push_a));
 }
+
+#[test]
+fn a_blocking_call_on_an_io_thread_fails_instead_of_waiting_for_itself() {
+    let context = Context::new(1).unwrap();
+    let (push, pull) = pair(&context, SocketType::Push, SocketType::Pull);
+    let inside = pull;
+    let (seen, outcome) = mpsc::channel();
+    // The closure runs on the I/O thread that serves both sockets.
+    within("set_options", move || {
+        push.set_options(move |options| {
+            let _ = seen.send((
+                inside.connected_peers().is_err(),
+                inside.recv() == Err(RecvError::WouldBlock),
+            ));
+            options
+        })
+    })
+    .unwrap();
+    assert_eq!(outcome.recv_timeout(WAIT).unwrap(), (true, true));
+}

@@ -46,6 +46,24 @@ enum Command {
     Close,
 }
 
+std::thread_local! {
+    /// Whether this thread is an I/O thread of a context: a blocking call into a handle here
+    /// would wait for work that only this thread can do.
+    static ON_IO_THREAD: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+}
+
+/// Refuses a blocking call on an I/O thread, where it would wait for itself for ever.
+fn not_on_io_thread() -> Result<(), Error> {
+    if ON_IO_THREAD.get() {
+        Err(Error::Unsupported(
+            "a blocking handle call on a context's I/O thread would wait for itself: use the \
+             compio sockets there, or the handle's async methods",
+        ))
+    } else {
+        Ok(())
+    }
+}
+
 /// Background I/O threads for [`Handle`]s, as libzmq's context.
 ///
 /// [`Context::global`] needs no set-up; [`Context::new`] makes one with its own threads.
@@ -134,6 +152,7 @@ impl Context {
                         }
                     };
                     let _ = started.send(Ok(()));
+                    ON_IO_THREAD.set(true);
                     runtime.block_on(async move {
                         while let Ok(job) = queue.recv_async().await {
                             job();
@@ -174,8 +193,13 @@ impl Context {
 
     /// Waits until every socket of this context is closed (its handles dropped or closed, and
     /// what it queued written within its linger time), then ends the I/O threads and joins
-    /// them, as `zmq_ctx_term`. Blocks for ever while a handle is alive, as libzmq does.
+    /// them, as `zmq_ctx_term`. Blocks for ever while a handle is alive, as libzmq does. Called
+    /// on one of the context's own I/O threads it returns at once instead of waiting for itself.
     pub fn term(self) {
+        if ON_IO_THREAD.get() {
+            // Its own thread cannot wait for itself: the threads end when their sockets do.
+            return;
+        }
         self.inner.live.wait_none();
         for thread in &self.inner.threads {
             // An empty job wakes the loop; dropping every sender ends it. Other clones of the
@@ -206,7 +230,10 @@ impl Context {
 /// A socket on a [`Context`]'s I/O thread, usable from any thread and any async runtime.
 ///
 /// Blocking methods (`send`, `recv`, `bind`, ...) park the calling thread; the `_async` ones
-/// are futures that need no particular runtime. Every async method keeps the sockets' cancel
+/// are futures that need no particular runtime. On a context's own I/O thread (in a closure
+/// given to `set_options`, say) a blocking call would wait for itself: there, `send` and
+/// `recv` do what they can without waiting, and the other blocking calls fail with
+/// `Error::Unsupported`. Every async method keeps the sockets' cancel
 /// contract: dropped before it returns `Ready`, it did nothing.
 #[derive(Debug, Clone)]
 pub struct Handle {
@@ -313,6 +340,7 @@ impl Handle {
         socket_type: SocketType,
         options: SocketOptions,
     ) -> Result<Self, Error> {
+        not_on_io_thread()?;
         options.check(socket_type)?;
         if socket_type == SocketType::Req && options.is_set(super::options::OptionName::ReqRelaxed)
         {
@@ -387,6 +415,7 @@ impl Handle {
         &self,
         f: impl FnOnce(&Socket) -> R + Send + 'static,
     ) -> Result<R, Error> {
+        not_on_io_thread()?;
         let (reply, result) = flume::bounded(1);
         self.inner
             .ends()
@@ -422,6 +451,7 @@ impl Handle {
 
     /// Binds `endpoint` (see the compio socket's `bind`) and returns it as bound.
     pub fn bind(&self, endpoint: &str) -> Result<Endpoint, Error> {
+        not_on_io_thread()?;
         let endpoint = endpoint.to_owned();
         self.spawn(move |socket| async move { socket.bind(&endpoint).await })?
             .recv()
@@ -512,6 +542,7 @@ impl Handle {
 
     /// Waits until a peer has completed its handshake, for at most `timeout`.
     pub fn wait_connected(&self, timeout: Option<Duration>) -> Result<bool, Error> {
+        not_on_io_thread()?;
         self.spawn(move |socket| async move { socket.wait_connected(timeout).await })?
             .recv()
             .map_err(|_| Error::Closed)
@@ -591,6 +622,10 @@ impl Handle {
         mut message: Message,
         deadline: Option<Instant>,
     ) -> Result<(), SendError> {
+        if ON_IO_THREAD.get() {
+            // Waiting here would wait for this very thread: what can go now goes.
+            return self.try_send(message);
+        }
         loop {
             match self.try_send(message) {
                 Err(error) if error.kind == SendErrorKind::WouldBlock => message = error.message,
@@ -673,6 +708,10 @@ impl Handle {
     /// Receives a message, blocking for at most the receive timeout
     /// (`SocketOptions::recv_timeout`).
     pub fn recv(&self) -> Result<Message, RecvError> {
+        if ON_IO_THREAD.get() {
+            // Waiting here would wait for this very thread.
+            return self.try_recv();
+        }
         let timeout = self
             .inner
             .timeouts
@@ -697,6 +736,9 @@ impl Handle {
 
     /// Receives a message, blocking for at most `timeout`.
     pub fn recv_timeout(&self, timeout: Duration) -> Result<Message, RecvError> {
+        if ON_IO_THREAD.get() {
+            return self.try_recv();
+        }
         self.may_recv()?;
         match self.inner.ends().incoming.recv_timeout(timeout) {
             Ok(message) => {
