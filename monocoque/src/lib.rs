@@ -120,14 +120,72 @@ pub use monocoque_zmtp::driver::{
     OptionName, SocketOptions, TcpKeepalive,
 };
 #[doc(inline)]
+pub use monocoque_zmtp::driver::{ProxyControl, ProxyStatistics, SideStatistics};
+#[doc(inline)]
 pub use monocoque_zmtp::proto::{DisconnectReason, RouterNotify, SocketType};
 #[doc(inline)]
 pub use monocoque_zmtp::proto::{RecvError, SendError, SendErrorKind};
 #[doc(inline)]
 pub use sockets::{
-    DealerSocket, PairSocket, PubSocket, PullSocket, PushSocket, RepSocket, ReqSocket,
+    DealerSocket, PairSocket, ProxySocket, PubSocket, PullSocket, PushSocket, RepSocket, ReqSocket,
     RouterSocket, SubSocket, XPubSocket, XSubSocket,
 };
+
+/// Forwards messages between `frontend` and `backend` until `control` terminates it, or a
+/// socket fails: libzmq's `zmq_proxy_steerable` (and `zmq_proxy`, with a control you never
+/// use). Each message is first sent to `capture`, if given. Messages go from the frontend to the
+/// backend, and back where both sides can (ROUTER/DEALER and XSUB/XPUB brokers; PULL/PUSH one
+/// way).
+///
+/// ```
+/// use monocoque::{DealerSocket, Message, ProxyControl, RepSocket, ReqSocket, RouterSocket};
+///
+/// # compio::runtime::Runtime::new().unwrap().block_on(async {
+/// let frontend = RouterSocket::new();
+/// let clients = frontend.bind("tcp://127.0.0.1:0").await?;
+/// let backend = DealerSocket::new();
+/// let workers = backend.bind("tcp://127.0.0.1:0").await?;
+/// let control = ProxyControl::new();
+/// let broker = monocoque::proxy(&frontend, &backend, None, &control);
+///
+/// let work = async {
+///     let worker = RepSocket::new();
+///     worker.connect(&workers.to_string())?;
+///     let client = ReqSocket::new();
+///     client.connect(&clients.to_string())?;
+///     client.send("2+2").await?;
+///     let request = worker.recv().await?;
+///     worker.send(Message::from("4")).await?;
+///     assert_eq!(request, Message::from("2+2"));
+///     assert_eq!(client.recv().await?, Message::from("4"));
+///     control.terminate();
+///     Ok::<(), monocoque::Error>(())
+/// };
+/// let (proxied, worked) = futures_util::future::join(broker, work).await;
+/// proxied?;
+/// worked?;
+/// let statistics = control.statistics();
+/// assert_eq!(statistics.frontend.messages_in, 1);
+/// assert_eq!(statistics.backend.messages_in, 1);
+/// # Ok::<(), monocoque::Error>(())
+/// # }).unwrap();
+/// ```
+#[doc(alias = "zmq_proxy")]
+#[doc(alias = "zmq_proxy_steerable")]
+pub async fn proxy(
+    frontend: &impl ProxySocket,
+    backend: &impl ProxySocket,
+    capture: Option<&dyn ProxySocket>,
+    control: &ProxyControl,
+) -> Result<(), Error> {
+    monocoque_zmtp::driver::proxy(
+        frontend.driver_socket(),
+        backend.driver_socket(),
+        capture.map(ProxySocket::driver_socket),
+        control,
+    )
+    .await
+}
 
 /// The sans-IO ZMTP 3.1 protocol core, for building drivers and tools on other runtimes.
 pub mod proto {

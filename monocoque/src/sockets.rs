@@ -5,11 +5,32 @@ use monocoque_core::{Endpoint, Message};
 use monocoque_zmtp::driver::{Error, Monitor, MonitorMask, OptionError, Socket, SocketOptions};
 use monocoque_zmtp::proto::{RecvError, SendError, SocketType};
 
+mod sealed {
+    /// Only this crate's socket types are proxied.
+    pub trait Sealed {}
+}
+
+/// Any socket type of this crate, for [`proxy`](crate::proxy) (its frontend, backend and
+/// capture). Sealed: implemented by the socket types only.
+pub trait ProxySocket: sealed::Sealed {
+    /// The socket underneath.
+    #[doc(hidden)]
+    fn driver_socket(&self) -> &Socket;
+}
+
 macro_rules! socket_type {
     ($(#[$doc:meta])* $name:ident => $kind:ident) => {
         $(#[$doc])*
         #[derive(Debug)]
         pub struct $name(Socket);
+
+        impl sealed::Sealed for $name {}
+
+        impl ProxySocket for $name {
+            fn driver_socket(&self) -> &Socket {
+                &self.0
+            }
+        }
 
         impl Default for $name {
             fn default() -> Self {

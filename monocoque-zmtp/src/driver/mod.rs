@@ -6,6 +6,7 @@ mod connection;
 mod handle;
 mod monitor;
 mod options;
+mod proxy;
 mod shared;
 mod signal;
 mod socket;
@@ -14,6 +15,7 @@ mod transport;
 pub use handle::{Context, HANDLE_QUEUE, Handle, HandleSink, Interest, Poller};
 pub use monitor::{Monitor, MonitorEvent, MonitorEventKind, MonitorMask};
 pub use options::{DEFAULT_BACKLOG, OptionError, OptionName, SocketOptions, TcpKeepalive};
+pub use proxy::{ProxyControl, ProxyStatistics, SideStatistics, proxy};
 pub use socket::{Error, Socket};
 
 pub use crate::proto::RouterNotify;
