@@ -10,8 +10,9 @@
 //! The ROUTER puts each client's routing id in front of its request; the DEALER load-balances
 //! the request, envelope and all, to a worker; the REP worker replies along that envelope; the
 //! DEALER fair-queues the reply back; and the ROUTER sends it to the client its first frame
-//! names. The broker is two small forwarding tasks, one per direction, over the same two sockets.
-//! Neither clients nor workers know how many of the others there are.
+//! names. The broker is `monocoque::proxy` over the two sockets (libzmq's `zmq_proxy`), steered
+//! by a `ProxyControl` that reports its counters and stops it at the end. Neither clients nor
+//! workers know how many of the others there are.
 //!
 //! ```text
 //! cargo run -p monocoque --example router_dealer_broker
@@ -22,7 +23,9 @@ use std::error::Error;
 use std::rc::Rc;
 use std::time::{Duration, Instant};
 
-use monocoque::{DealerSocket, Message, RepSocket, ReqSocket, RouterSocket, SocketOptions};
+use monocoque::{
+    DealerSocket, Message, ProxyControl, RepSocket, ReqSocket, RouterSocket, SocketOptions,
+};
 
 /// The clients, and how many requests each sends.
 const CLIENTS: [&str; 3] = ["client-1", "client-2", "client-3"];
@@ -41,9 +44,12 @@ async fn main() -> Result<(), Box<dyn Error>> {
         "broker: ROUTER frontend on {frontend_endpoint}, DEALER backend on {backend_endpoint}"
     );
 
-    // The broker: forward every message as is, in both directions.
-    let _toworkers = compio::runtime::spawn(forward_requests(frontend.clone(), backend.clone()));
-    let _to_clients = compio::runtime::spawn(forward_replies(backend.clone(), frontend.clone()));
+    // The broker: forward every message as is, in both directions, until told to stop.
+    let control = ProxyControl::new();
+    let broker = compio::runtime::spawn({
+        let (frontend, backend, control) = (frontend.clone(), backend.clone(), control.clone());
+        async move { monocoque::proxy(&*frontend, &*backend, None, &control).await }
+    });
 
     let mut workers = Vec::new();
     for name in WORKERS {
@@ -92,6 +98,13 @@ async fn main() -> Result<(), Box<dyn Error>> {
     if total != CLIENTS.len() * REQUESTS_PER_CLIENT {
         return Err("some requests were not served".into());
     }
+    let statistics = control.statistics();
+    println!(
+        "broker: {} requests in, {} replies out",
+        statistics.frontend.messages_in, statistics.frontend.messages_out
+    );
+    control.terminate();
+    broker.await.map_err(|_| "the broker task panicked")??;
     Ok(())
 }
 
@@ -122,27 +135,5 @@ async fn worker(name: &'static str, socket: RepSocket) -> Result<Infallible, Box
         let request = socket.recv().await?;
         let answer = String::from_utf8_lossy(&request[0]).to_uppercase();
         socket.send(Message::from(name).with(answer)).await?;
-    }
-}
-
-/// Requests: `[client id, "", request]` from the ROUTER, passed whole to a worker.
-async fn forward_requests(
-    frontend: Rc<RouterSocket>,
-    backend: Rc<DealerSocket>,
-) -> Result<Infallible, Box<dyn Error>> {
-    loop {
-        let message = frontend.recv().await?;
-        backend.send(message).await?;
-    }
-}
-
-/// Replies: `[client id, "", reply]` from a worker, routed by the ROUTER to that client.
-async fn forward_replies(
-    backend: Rc<DealerSocket>,
-    frontend: Rc<RouterSocket>,
-) -> Result<Infallible, Box<dyn Error>> {
-    loop {
-        let message = backend.recv().await?;
-        frontend.send(message).await?;
     }
 }
