@@ -159,6 +159,16 @@ macro_rules! sends {
             pub fn try_send(&self, message: impl Into<Message>) -> Result<(), SendError> {
                 self.0.try_send(message)
             }
+
+            /// A `futures::Sink` of messages over this socket: each item is sent as
+            /// [`send`](Self::send) does, one at a time, `poll_flush` waiting for the last.
+            /// Items fed but not flushed when the sink is dropped are not sent. Pin it to use
+            /// `SinkExt`: `let mut sink = std::pin::pin!(socket.sink());`.
+            pub fn sink(&self) -> impl futures_util::Sink<Message, Error = SendError> + '_ {
+                futures_util::sink::unfold(self, |socket, message: Message| async move {
+                    socket.send(message).await.map(|()| socket)
+                })
+            }
         }
     };
 }
@@ -177,6 +187,16 @@ macro_rules! receives {
             /// Receives a message if one is ready; otherwise fails with `RecvError::WouldBlock`.
             pub fn try_recv(&self) -> Result<Message, RecvError> {
                 self.0.try_recv()
+            }
+
+            /// The received messages as a `futures::Stream`, ending at the first error (the
+            /// socket closed, or a receive timeout). Dropping the stream between items takes
+            /// nothing: a receive in flight is cancel-safe. Pin it for `StreamExt::next`:
+            /// `let mut messages = std::pin::pin!(socket.stream());`.
+            pub fn stream(&self) -> impl futures_util::Stream<Item = Message> + '_ {
+                futures_util::stream::unfold(self, |socket| async move {
+                    socket.recv().await.ok().map(|message| (message, socket))
+                })
             }
         }
     };

@@ -429,3 +429,30 @@ async fn messages_that_arrived_before_the_peer_left_are_still_delivered() {
         assert_eq!(read_num(&message[0]), i);
     }
 }
+
+#[compio::test]
+async fn sockets_are_a_stream_and_a_sink() {
+    use futures_util::{SinkExt, StreamExt};
+
+    let pull = PullSocket::new();
+    let endpoint = pull.bind("tcp://127.0.0.1:0").await.unwrap();
+    let push = PushSocket::new();
+    push.connect(&endpoint.to_string()).unwrap();
+    let mut sink = std::pin::pin!(push.sink());
+    for n in 0..1_000u32 {
+        sink.feed(Message::from(n.to_be_bytes().to_vec()))
+            .await
+            .unwrap();
+    }
+    sink.flush().await.unwrap();
+    let numbers: Vec<u32> = compio::time::timeout(
+        Duration::from_secs(5),
+        pull.stream()
+            .take(1_000)
+            .map(|message| u32::from_be_bytes(message[0][..].try_into().unwrap()))
+            .collect(),
+    )
+    .await
+    .expect("every message within the wait");
+    assert!(numbers.into_iter().eq(0..1_000));
+}
