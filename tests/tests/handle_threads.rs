@@ -189,14 +189,29 @@ fn dropping_the_last_handle_still_delivers_what_it_queued() {
     });
 }
 
+/// The threads of this process whose name starts with `prefix` (Linux: /proc).
+fn threads_named(prefix: &str) -> usize {
+    std::fs::read_dir("/proc/self/task")
+        .map(|tasks| {
+            tasks
+                .filter_map(|task| std::fs::read_to_string(task.ok()?.path().join("comm")).ok())
+                .filter(|name| name.starts_with(prefix))
+                .count()
+        })
+        .unwrap_or(0)
+}
+
 #[test]
-fn a_context_ends_once_its_sockets_are_closed() {
+fn a_context_ends_once_its_sockets_are_closed_and_leaves_no_thread() {
     let context = Context::new(2).unwrap();
+    let prefix = context.thread_name_prefix().unwrap();
+    assert_eq!(threads_named(&prefix), 2, "{prefix}");
     let (push, pull) = pair(&context, SocketType::Push, SocketType::Pull);
     push.send("last").unwrap();
     assert_eq!(pull.recv().unwrap(), Message::from("last"));
     drop((push, pull));
     within("term", move || context.term());
+    assert_eq!(threads_named(&prefix), 0, "an I/O thread outlived term");
 }
 
 #[test]

@@ -137,12 +137,15 @@ impl Context {
     /// A context with `io_threads` I/O threads (at least one), each a compio runtime; sockets
     /// are spread over them in turn.
     pub fn new(io_threads: usize) -> Result<Self, Error> {
+        static CONTEXTS: AtomicUsize = AtomicUsize::new(0);
+        let id = CONTEXTS.fetch_add(1, Ordering::Relaxed);
         let mut threads = Vec::new();
         for n in 0..io_threads.max(1) {
             let (jobs, queue) = flume::unbounded::<Job>();
             let (started, start) = flume::bounded(1);
             let thread = std::thread::Builder::new()
-                .name(format!("monocoque-io-{n}"))
+                // Linux shows 15 bytes of a thread's name: `mq-io-<context>-<thread>`.
+                .name(format!("mq-io-{id}-{n}"))
                 .spawn(move || {
                     let runtime = match compio::runtime::Runtime::new() {
                         Ok(runtime) => runtime,
@@ -189,6 +192,19 @@ impl Context {
     /// The number of I/O threads.
     pub fn io_threads(&self) -> usize {
         self.inner.threads.len()
+    }
+
+    /// The name of this context's I/O threads, before the thread's number (`mq-io-3-`), as
+    /// debuggers and `/proc` show them.
+    pub fn thread_name_prefix(&self) -> Result<String, Error> {
+        let name = self.inner.threads[0]
+            .thread
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .as_ref()
+            .and_then(|t| t.thread().name().map(str::to_owned))
+            .ok_or(Error::Closed)?;
+        Ok(name[..=name.rfind('-').unwrap_or(0)].to_owned())
     }
 
     /// Waits until every socket of this context is closed (its handles dropped or closed, and
