@@ -448,3 +448,121 @@ fn a_blocking_call_on_an_io_thread_fails_instead_of_waiting_for_itself() {
     .unwrap();
     assert_eq!(outcome.recv_timeout(WAIT).unwrap(), (true, true));
 }
+
+#[test]
+fn a_receive_timeout_on_the_handle_does_not_stop_its_socket() {
+    let context = Context::new(1).unwrap();
+    let pull = Handle::new(
+        &context,
+        SocketType::Pull,
+        SocketOptions::new().recv_timeout(Some(Duration::from_millis(20))),
+    )
+    .unwrap();
+    let endpoint = pull.bind("tcp://127.0.0.1:0").unwrap();
+    // Idle for several timeouts: each receive says so, and the socket stays alive.
+    for _ in 0..5 {
+        assert_eq!(pull.recv(), Err(RecvError::TimedOut));
+    }
+    assert_eq!(
+        pull.options().unwrap().recv_timeout_value(),
+        Some(Duration::from_millis(20))
+    );
+    let push = Handle::new(&context, SocketType::Push, SocketOptions::new()).unwrap();
+    push.connect(&endpoint.to_string()).unwrap();
+    push.send("late").unwrap();
+    let message = within("a message after the timeouts", move || {
+        loop {
+            match pull.recv() {
+                Err(RecvError::TimedOut) => continue,
+                other => break other,
+            }
+        }
+    });
+    assert_eq!(message, Ok(Message::from("late")));
+}
+
+#[test]
+fn what_a_handle_cannot_report_is_refused_up_front() {
+    let context = Context::new(1).unwrap();
+    let refused = Handle::new(
+        &context,
+        SocketType::Router,
+        SocketOptions::new().router_mandatory(true),
+    );
+    assert!(matches!(refused, Err(monocoque::Error::Unsupported(_))));
+    let router = Handle::new(&context, SocketType::Router, SocketOptions::new()).unwrap();
+    assert!(matches!(
+        router.set_options(|o| o.router_mandatory(true)),
+        Err(monocoque::Error::Unsupported(_))
+    ));
+    let relaxed = Handle::new(
+        &context,
+        SocketType::Req,
+        SocketOptions::new().req_relaxed(true),
+    );
+    assert!(matches!(relaxed, Err(monocoque::Error::Unsupported(_))));
+}
+
+#[test]
+fn a_stream_on_a_lock_step_socket_takes_nothing() {
+    use futures_util::StreamExt;
+
+    let context = Context::new(1).unwrap();
+    let (req, rep) = pair(&context, SocketType::Req, SocketType::Rep);
+    req.send("question").unwrap();
+    // REP's receives must alternate with its sends: its stream is empty, and the request
+    // stays for `recv`.
+    let mut stream = rep.stream();
+    let waker = futures_util::task::noop_waker();
+    let mut cx = std::task::Context::from_waker(&waker);
+    assert_eq!(
+        stream.poll_next_unpin(&mut cx),
+        std::task::Poll::Ready(None)
+    );
+    let request = within("recv", move || {
+        let request = rep.recv_timeout(WAIT);
+        (request, rep)
+    });
+    assert_eq!(request.0, Ok(Message::from("question")));
+    request.1.send("answer").unwrap();
+    assert_eq!(req.recv_timeout(WAIT), Ok(Message::from("answer")));
+}
+
+#[test]
+fn shutdown_on_an_io_thread_returns_instead_of_waiting_for_itself() {
+    let context = Context::new(1).unwrap();
+    let (push, pull) = pair(&context, SocketType::Push, SocketType::Pull);
+    let other = pull.clone();
+    within("set_options", move || {
+        push.set_options(move |options| {
+            other.shutdown();
+            options
+        })
+    })
+    .unwrap();
+    // The close it asked for happens once the I/O thread is free.
+    within("closed", move || {
+        while !pull.is_closed() {
+            thread::sleep(Duration::from_millis(1));
+        }
+    });
+}
+
+#[test]
+fn a_poller_reports_a_socket_closed_by_another_thread() {
+    use monocoque::handle::{Interest, Poller};
+
+    let context = Context::new(1).unwrap();
+    let pull = Handle::new(&context, SocketType::Pull, SocketOptions::new()).unwrap();
+    let mut poller = Poller::new();
+    poller.add(&pull, Interest::READABLE);
+    let closer = pull.clone();
+    let closing = thread::spawn(move || {
+        thread::sleep(Duration::from_millis(20));
+        closer.shutdown();
+    });
+    let ready = within("the poller sees the close", move || poller.wait(None));
+    assert_eq!(ready, [(0, Interest::READABLE)]);
+    assert_eq!(pull.try_recv(), Err(RecvError::Closed));
+    closing.join().unwrap();
+}

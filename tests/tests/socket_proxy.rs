@@ -118,3 +118,74 @@ async fn a_pull_push_streamer_is_one_way_and_ends_when_told() {
     let refused = monocoque::proxy(&backend, &frontend, None, &ProxyControl::new()).await;
     assert!(matches!(refused, Err(monocoque::Error::Unsupported(_))));
 }
+
+#[compio::test]
+async fn a_flood_on_one_side_does_not_starve_the_other() {
+    use monocoque::DealerSocket;
+    use std::cell::Cell;
+
+    let frontend = DealerSocket::new();
+    let clients = frontend.bind(TCP_ANY).await.unwrap();
+    let backend = DealerSocket::new();
+    let workers = backend.bind(TCP_ANY).await.unwrap();
+    let client = DealerSocket::new();
+    client.connect(&clients.to_string()).unwrap();
+    let worker = DealerSocket::new();
+    worker.connect(&workers.to_string()).unwrap();
+
+    let control = ProxyControl::new();
+    let broker = monocoque::proxy(&frontend, &backend, None, &control);
+    let answered = Cell::new(false);
+    let flood = async {
+        // The client never stops sending until an answer comes back.
+        let mut sent = 0u32;
+        while !answered.get() && sent < 2_000_000 {
+            client.send("work").await.unwrap();
+            sent += 1;
+        }
+    };
+    let answer = async {
+        let request = within("a request at the worker", worker.recv())
+            .await
+            .unwrap();
+        worker.send(request.with("answer")).await.unwrap();
+        loop {
+            let message = within("the answer back", client.recv()).await.unwrap();
+            if message.len() == 2 {
+                break;
+            }
+        }
+        answered.set(true);
+        control.terminate();
+    };
+    let (proxied, ((), ())) = within(
+        "the broker",
+        futures_util::future::join(broker, futures_util::future::join(flood, answer)),
+    )
+    .await;
+    proxied.unwrap();
+    assert!(control.statistics().backend.messages_in >= 1);
+}
+
+#[compio::test]
+async fn terminate_ends_a_proxy_blocked_on_a_send() {
+    let frontend = PullSocket::new();
+    let inbound = frontend.bind(TCP_ANY).await.unwrap();
+    let source = PushSocket::new();
+    source.connect(&inbound.to_string()).unwrap();
+    // A backend with no peer at all: its send waits for ever.
+    let backend = PushSocket::new();
+    let control = ProxyControl::new();
+    let streamer = monocoque::proxy(&frontend, &backend, None, &control);
+    let test = async {
+        source.send("stuck").await.unwrap();
+        wait_until("the message reached the proxy", || {
+            control.statistics().frontend.messages_in == 1
+        })
+        .await;
+        control.terminate();
+    };
+    let (proxied, ()) = within("terminate", futures_util::future::join(streamer, test)).await;
+    proxied.unwrap();
+    assert_eq!(control.statistics().backend.messages_out, 0);
+}

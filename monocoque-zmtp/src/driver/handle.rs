@@ -64,6 +64,36 @@ fn not_on_io_thread() -> Result<(), Error> {
     }
 }
 
+/// The options without the timeouts, which a handle keeps on its own side.
+fn without_timeouts(options: SocketOptions) -> SocketOptions {
+    let send = options.is_set(super::options::OptionName::SendTimeout);
+    let recv = options.is_set(super::options::OptionName::RecvTimeout);
+    let mut options = options;
+    if send {
+        options = options.send_timeout(None);
+    }
+    if recv {
+        options = options.recv_timeout(None);
+    }
+    options
+}
+
+/// What a handle cannot offer: an answer that only the socket's side knows at send time.
+fn check_handle_options(socket_type: SocketType, options: &SocketOptions) -> Result<(), Error> {
+    if socket_type == SocketType::Req && options.req_relaxed_value() {
+        return Err(Error::Unsupported(
+            "req_relaxed on a REQ handle: use a DEALER handle, or the REQ socket on a compio thread",
+        ));
+    }
+    if socket_type == SocketType::Router && options.router_mandatory_value() {
+        return Err(Error::Unsupported(
+            "router_mandatory on a ROUTER handle: a queued send cannot report an unknown peer; \
+             use the ROUTER socket on a compio thread",
+        ));
+    }
+    Ok(())
+}
+
 /// Background I/O threads for [`Handle`]s, as libzmq's context.
 ///
 /// [`Context::global`] needs no set-up; [`Context::new`] makes one with its own threads.
@@ -274,6 +304,8 @@ struct Inner {
     /// reply has not gone. The lock-step rule is kept here, where a send or receive can still
     /// fail with it; the socket's side then never sees an out-of-turn call.
     turn: Mutex<bool>,
+    /// Messages taken from `incoming`, for waking the socket's side in batches.
+    taken: AtomicUsize,
     _context: Context,
 }
 
@@ -358,13 +390,11 @@ impl Handle {
     ) -> Result<Self, Error> {
         not_on_io_thread()?;
         options.check(socket_type)?;
-        if socket_type == SocketType::Req && options.is_set(super::options::OptionName::ReqRelaxed)
-        {
-            return Err(Error::Unsupported(
-                "req_relaxed on a REQ handle: use a DEALER handle, or the REQ socket on a compio thread",
-            ));
-        }
+        check_handle_options(socket_type, &options)?;
         let timeouts = (options.send_timeout, options.recv_timeout);
+        // The timeouts are the handle's: the socket's side waits for as long as it takes, or a
+        // timeout there would end its pumps.
+        let options = without_timeouts(options);
         let (commands, command_queue) = flume::unbounded::<Command>();
         // Half in the queue, half in the batch the socket's side has taken from it.
         let (outgoing, outgoing_queue) = flume::bounded(HANDLE_QUEUE / 2);
@@ -416,6 +446,7 @@ impl Handle {
                 closed,
                 timeouts: Mutex::new(timeouts),
                 turn: Mutex::new(false),
+                taken: AtomicUsize::new(0),
                 _context: context.clone(),
             }),
         })
@@ -503,7 +534,12 @@ impl Handle {
 
     /// The options in force.
     pub fn options(&self) -> Result<SocketOptions, Error> {
-        self.call(|socket| socket.options())
+        let (send, recv) = *self
+            .inner
+            .timeouts
+            .lock()
+            .unwrap_or_else(|e| e.into_inner());
+        self.call(move |socket| socket.options().send_timeout(send).recv_timeout(recv))
     }
 
     /// Changes options on the live socket, as the compio socket's `set_options`.
@@ -511,10 +547,23 @@ impl Handle {
         &self,
         change: impl FnOnce(SocketOptions) -> SocketOptions + Send + 'static,
     ) -> Result<(), Error> {
+        let (send, recv) = *self
+            .inner
+            .timeouts
+            .lock()
+            .unwrap_or_else(|e| e.into_inner());
+        let socket_type = self.inner.socket_type;
         let (send, recv) = self.call(move |socket| {
-            socket
-                .set_options(change)
-                .map(|()| (socket.options().send_timeout, socket.options().recv_timeout))
+            let mut timeouts = (send, recv);
+            let result = socket.set_options(|options| {
+                let changed = change(options.send_timeout(send).recv_timeout(recv));
+                timeouts = (changed.send_timeout, changed.recv_timeout);
+                without_timeouts(changed)
+            });
+            result.map_err(Error::from).and_then(|()| {
+                check_handle_options(socket_type, &socket.options())?;
+                Ok(timeouts)
+            })
         })??;
         *self
             .inner
@@ -705,7 +754,11 @@ impl Handle {
         if let Some(req) = self.lock_step() {
             *self.inner.turn.lock().unwrap_or_else(|e| e.into_inner()) = !req;
         }
-        self.inner.incoming_room.notify(1);
+        // The socket's side, parked on a full queue, is woken once per quarter of it taken,
+        // not once per message.
+        if self.inner.taken.fetch_add(1, Ordering::Relaxed) % (HANDLE_QUEUE / 4) == 0 {
+            self.inner.incoming_room.notify(1);
+        }
     }
 
     /// Takes a received message if one is there.
@@ -792,15 +845,17 @@ impl Handle {
     /// must alternate with sends: `recv_async` keeps that rule.
     pub fn stream(&self) -> impl futures_util::Stream<Item = Message> + Send + Unpin + 'static {
         use futures_util::StreamExt;
+        if self.can_recv().is_err() || self.lock_step().is_some() {
+            return futures_util::stream::empty().left_stream();
+        }
         let handle = self.clone();
-        let receives = self.may_recv().is_ok() && self.lock_step().is_none();
         let incoming = self.inner.ends().incoming.clone().into_stream();
         incoming
-            .take_while(move |_| std::future::ready(receives))
             .map(move |message| {
                 handle.took();
                 message
             })
+            .right_stream()
     }
 
     /// A [`Sink`](futures_util::Sink) of messages for any runtime: `poll_ready` waits for room
@@ -819,6 +874,10 @@ impl Handle {
     /// `Closed` afterwards.
     pub fn shutdown(&self) {
         let _ = self.inner.ends().commands.send(Command::Close);
+        if ON_IO_THREAD.get() {
+            // Waiting here would stop the thread that does the closing.
+            return;
+        }
         self.inner.closed.wait();
     }
 
@@ -944,7 +1003,10 @@ impl Actor {
                 self.outgoing_room.notify(usize::MAX);
                 let mut open = send_until_closed(&socket, message, &closing).await;
                 for message in batch {
-                    open = open && send_until_closed(&socket, message, &closing).await;
+                    if !open {
+                        break;
+                    }
+                    open = send_until_closed(&socket, message, &closing).await;
                 }
                 if !open {
                     break;
@@ -1072,14 +1134,17 @@ impl Closing {
 }
 
 /// Hands `message` to the socket, waiting for room as long as the socket is open and for at
-/// most the linger time once it is closing. Whether it was taken.
+/// most the linger time once it is closing. `false` when nothing more can go: the socket is
+/// closed or the linger time is over. A message the pattern refuses on its own (none can
+/// reach here but by a bug: the handle checks first) is dropped, and the next may go.
 async fn send_until_closed(socket: &Socket, message: Message, closing: &Closing) -> bool {
+    let open = |result: Result<(), SendError>| !matches!(result, Err(error) if error.kind == SendErrorKind::Closed);
     let mut send = pin!(socket.send(message));
     if !closing.started() {
         let listener = closing.event.listen();
         if !closing.started() {
             match select(send.as_mut(), listener).await {
-                Either::Left((result, _)) => return result.is_ok(),
+                Either::Left((result, _)) => return open(result),
                 Either::Right(((), _)) => {}
             }
         }
@@ -1088,10 +1153,10 @@ async fn send_until_closed(socket: &Socket, message: Message, closing: &Closing)
         return false;
     };
     match socket.options().linger_value() {
-        None => send.await.is_ok(),
+        None => open(send.await),
         Some(linger) => {
             let left = (since + linger).saturating_duration_since(Instant::now());
-            matches!(compio::time::timeout(left, send).await, Ok(Ok(())))
+            compio::time::timeout(left, send).await.is_ok_and(open)
         }
     }
 }
@@ -1171,6 +1236,11 @@ impl Poller {
             .iter()
             .enumerate()
             .filter_map(|(i, (handle, interest))| {
+                if handle.is_closed() {
+                    // What was asked for now fails at once with `Closed`: ready, as libzmq's
+                    // poll reports a terminated socket.
+                    return Some((i, *interest));
+                }
                 let ends = handle.inner.ends();
                 let ready = Interest {
                     readable: interest.readable
@@ -1201,7 +1271,8 @@ impl Poller {
                     let room = interest
                         .writable
                         .then(|| handle.inner.outgoing_room.listen());
-                    arrived.into_iter().chain(room)
+                    let closed = handle.inner.closed.event.listen();
+                    arrived.into_iter().chain(room).chain([closed])
                 })
                 .collect();
             let ready = self.poll();

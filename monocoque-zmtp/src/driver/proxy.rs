@@ -11,7 +11,8 @@ use super::signal::Signal;
 use super::socket::{Error, Socket};
 use crate::proto::{SendErrorKind, SocketType};
 
-/// One side's counters, as libzmq's `ZMQ_PROXY_STATISTICS` reports them.
+/// One side's counters, after libzmq's proxy statistics (which count frames; these count
+/// messages, and a message counts as out once its send succeeded).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct SideStatistics {
     /// Messages received on this side.
@@ -141,6 +142,7 @@ pub async fn proxy(
     }
     let both_ways = can_recv(backend) && can_send(frontend);
     let inner = &control.inner;
+    let mut backend_first = false;
     loop {
         let changed = inner.changed.listen();
         if inner.terminated.get() {
@@ -150,40 +152,105 @@ pub async fn proxy(
             changed.await;
             continue;
         }
-        let from_frontend = pin!(frontend.recv());
-        let from_backend = pin!(async {
+        let mut from_frontend = pin!(frontend.recv());
+        let mut from_backend = pin!(async {
             if both_ways {
                 backend.recv().await
             } else {
                 std::future::pending().await
             }
         });
-        let received = select(select(from_frontend, from_backend), changed).await;
-        let (message, forward_to, frontend_in) = match received {
-            Either::Left((Either::Left((message, _)), _)) => (message?, backend, true),
-            Either::Left((Either::Right((message, _)), _)) => (message?, frontend, false),
+        let mut changed = pin!(changed);
+        // The side looked at first takes turns, so that a flood on one side cannot starve the
+        // other (replies, subscriptions going upstream). A receive not taken is cancel-safe.
+        backend_first = !backend_first;
+        let received = std::future::poll_fn(|cx| {
+            for backend_turn in [backend_first, !backend_first] {
+                let side = if backend_turn {
+                    from_backend.as_mut().poll(cx).map(|m| Some((m, false)))
+                } else {
+                    from_frontend.as_mut().poll(cx).map(|m| Some((m, true)))
+                };
+                if side.is_ready() {
+                    return side;
+                }
+            }
             // Paused, resumed or terminated: look again.
-            Either::Right(_) => continue,
+            changed.as_mut().poll(cx).map(|()| None)
+        })
+        .await;
+        let Some((message, frontend_in)) = received else {
+            continue;
+        };
+        let message = message?;
+        let (forward_to, from_side) = if frontend_in {
+            (backend, Side::Frontend)
+        } else {
+            (frontend, Side::Backend)
         };
         let bytes = size(&message);
-        {
-            let mut statistics = inner.statistics.borrow_mut();
-            let (from, to) = if frontend_in {
-                let s = &mut *statistics;
-                (&mut s.frontend, &mut s.backend)
-            } else {
-                let s = &mut *statistics;
-                (&mut s.backend, &mut s.frontend)
-            };
-            from.messages_in += 1;
-            from.bytes_in += bytes;
-            to.messages_out += 1;
-            to.bytes_out += bytes;
-        }
+        count(control, from_side, |side| {
+            side.messages_in += 1;
+            side.bytes_in += bytes;
+        });
         if let Some(capture) = capture {
-            capture.send(message.clone()).await.map_err(closed)?;
+            if !send_unless_terminated(capture, message.clone(), control).await? {
+                return Ok(());
+            }
         }
-        forward_to.send(message).await.map_err(closed)?;
+        if !send_unless_terminated(forward_to, message, control).await? {
+            return Ok(());
+        }
+        count(control, from_side.other(), |side| {
+            side.messages_out += 1;
+            side.bytes_out += bytes;
+        });
+    }
+}
+
+#[derive(Clone, Copy)]
+enum Side {
+    Frontend,
+    Backend,
+}
+
+impl Side {
+    fn other(self) -> Self {
+        match self {
+            Self::Frontend => Self::Backend,
+            Self::Backend => Self::Frontend,
+        }
+    }
+}
+
+fn count(control: &ProxyControl, side: Side, change: impl FnOnce(&mut SideStatistics)) {
+    let mut statistics = control.inner.statistics.borrow_mut();
+    change(match side {
+        Side::Frontend => &mut statistics.frontend,
+        Side::Backend => &mut statistics.backend,
+    });
+}
+
+/// Sends, waiting for room, unless the proxy is terminated meanwhile: `Ok(false)` then (the
+/// message is not sent: a send is cancel-safe).
+async fn send_unless_terminated(
+    socket: &Socket,
+    message: Message,
+    control: &ProxyControl,
+) -> Result<bool, Error> {
+    let mut send = pin!(socket.send(message));
+    loop {
+        let changed = control.inner.changed.listen();
+        if control.inner.terminated.get() {
+            return Ok(false);
+        }
+        match select(send.as_mut(), changed).await {
+            Either::Left((result, _)) => {
+                result.map_err(closed)?;
+                return Ok(true);
+            }
+            Either::Right(((), _)) => {}
+        }
     }
 }
 
