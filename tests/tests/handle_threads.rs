@@ -566,3 +566,23 @@ fn a_poller_reports_a_socket_closed_by_another_thread() {
     assert_eq!(pull.try_recv(), Err(RecvError::Closed));
     closing.join().unwrap();
 }
+
+#[test]
+fn shutdown_ends_a_wait_connected_in_progress() {
+    let context = Context::new(1).unwrap();
+    let push = Handle::new(&context, SocketType::Push, SocketOptions::new()).unwrap();
+    let waiting = push.clone();
+    let (result, outcome) = mpsc::channel();
+    let waiter = thread::spawn(move || {
+        // Nobody will ever connect.
+        let _ = result.send(waiting.wait_connected(None));
+    });
+    thread::sleep(Duration::from_millis(20));
+    within("shutdown", move || push.shutdown());
+    let ended = outcome
+        .recv_timeout(WAIT)
+        .expect("the wait ended with the socket");
+    assert!(ended.is_err(), "{ended:?}");
+    waiter.join().unwrap();
+    within("term", move || context.term());
+}

@@ -38,7 +38,11 @@ pub const HANDLE_QUEUE: usize = 1024;
 type Job = Box<dyn FnOnce() + Send>;
 
 /// Something to do with the socket, on its thread.
-type Work = Box<dyn FnOnce(&Rc<Socket>) + Send>;
+type Work = Box<dyn FnOnce(&Rc<Socket>, &Tasks) + Send>;
+
+/// The tasks commands started on the socket's thread (a `bind`, a `wait_connected`): cancelled
+/// when the socket closes, so that none keeps it open.
+type Tasks = std::cell::RefCell<Vec<compio::runtime::JoinHandle<()>>>;
 
 enum Command {
     Run(Work),
@@ -251,6 +255,12 @@ impl Context {
             // An empty job wakes the loop; dropping every sender ends it. Other clones of the
             // context keep their senders, so the threads are only joined if this was the last.
             let _ = thread.jobs.send(Box::new(|| {}));
+        }
+        // The last handle's drop, on another thread, may still be letting go of its reference
+        // to the context just after its socket closed.
+        let deadline = Instant::now() + Duration::from_secs(1);
+        while Arc::strong_count(&self.inner) > 1 && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(1));
         }
         if let Ok(inner) = Arc::try_unwrap(self.inner) {
             let handles: Vec<_> = inner
@@ -467,9 +477,11 @@ impl Handle {
         self.inner
             .ends()
             .commands
-            .send(Command::Run(Box::new(move |socket: &Rc<Socket>| {
-                let _ = reply.send(f(socket));
-            })))
+            .send(Command::Run(Box::new(
+                move |socket: &Rc<Socket>, _: &Tasks| {
+                    let _ = reply.send(f(socket));
+                },
+            )))
             .map_err(|_| Error::Closed)?;
         result.recv().map_err(|_| Error::Closed)
     }
@@ -485,13 +497,17 @@ impl Handle {
         self.inner
             .ends()
             .commands
-            .send(Command::Run(Box::new(move |socket: &Rc<Socket>| {
-                let future = f(socket.clone());
-                compio::runtime::spawn(async move {
-                    let _ = reply.send(future.await);
-                })
-                .detach();
-            })))
+            .send(Command::Run(Box::new(
+                move |socket: &Rc<Socket>, tasks: &Tasks| {
+                    let future = f(socket.clone());
+                    let task = compio::runtime::spawn(async move {
+                        let _ = reply.send(future.await);
+                    });
+                    let mut tasks = tasks.borrow_mut();
+                    tasks.retain(|t| !t.is_finished());
+                    tasks.push(task);
+                },
+            )))
             .map_err(|_| Error::Closed)?;
         Ok(result)
     }
@@ -974,9 +990,10 @@ impl Actor {
         let sends = !matches!(socket.socket_type(), SocketType::Pull | SocketType::Sub);
         let receives = !matches!(socket.socket_type(), SocketType::Push | SocketType::Pub);
         let closing = Closing::default();
+        let tasks = Tasks::default();
         let commands = async {
             while let Ok(Command::Run(command)) = self.commands.recv_async().await {
-                command(&socket);
+                command(&socket, &tasks);
             }
             closing.start();
         };
@@ -1081,6 +1098,15 @@ impl Actor {
         }
         // The handles' receivers see `Closed` once they have read what is queued.
         drop(self.incoming);
+        // Commands still running (a `wait_connected` with no peer) end with the socket: their
+        // callers get `Closed`. The runtime drops a cancelled task's future on its next turn.
+        drop(tasks.take());
+        for _ in 0..4 {
+            if Rc::strong_count(&socket) == 1 {
+                break;
+            }
+            compio::time::sleep(Duration::ZERO).await;
+        }
         match Rc::try_unwrap(socket) {
             Ok(socket) => socket.close().await,
             // A command's task still holds it: dropping lingers in the background.
