@@ -586,3 +586,22 @@ fn shutdown_ends_a_wait_connected_in_progress() {
     waiter.join().unwrap();
     within("term", move || context.term());
 }
+
+#[test]
+fn a_poller_sees_a_req_writable_only_in_its_turn() {
+    use monocoque::handle::{Interest, Poller};
+
+    let context = Context::new(1).unwrap();
+    let (req, rep) = pair(&context, SocketType::Req, SocketType::Rep);
+    let mut poller = Poller::new();
+    poller.add(&req, Interest::BOTH);
+    assert_eq!(poller.poll(), [(0, Interest::WRITABLE)]);
+    req.send("question").unwrap();
+    // Waiting for the reply: neither a send nor, yet, a receive.
+    assert!(poller.poll().is_empty());
+    let request = rep.recv_timeout(WAIT).unwrap();
+    rep.send(request).unwrap();
+    let ready = within("the reply", move || poller.wait(Some(WAIT)));
+    assert_eq!(ready, [(0, Interest::READABLE)]);
+    assert_eq!(req.recv().unwrap(), Message::from("question"));
+}

@@ -755,6 +755,15 @@ impl Handle {
         }
     }
 
+    /// Whether a send is in turn and possible for the type (REQ: no reply awaited; REP: a
+    /// request awaits its reply).
+    fn may_send(&self) -> bool {
+        self.can_send().is_ok()
+            && self
+                .lock_step()
+                .is_none_or(|req| *self.inner.turn.lock().unwrap_or_else(|e| e.into_inner()) != req)
+    }
+
     /// Whether this receive is in turn (REQ: a reply is awaited; REP: no request is held).
     fn may_recv(&self) -> Result<(), RecvError> {
         self.can_recv()?;
@@ -1272,9 +1281,7 @@ impl Poller {
                     readable: interest.readable
                         && handle.may_recv().is_ok()
                         && !ends.incoming.is_empty(),
-                    writable: interest.writable
-                        && handle.can_send().is_ok()
-                        && !ends.outgoing.is_full(),
+                    writable: interest.writable && handle.may_send() && !ends.outgoing.is_full(),
                 };
                 (ready.readable || ready.writable).then_some((i, ready))
             })
