@@ -172,8 +172,10 @@ fn libzmq_honours_the_ttl_of_our_ping() {
         Command::Pong(Bytes::from_static(b"ttl"))
     );
     ours.expect_closed().expect("libzmq closes after the TTL");
+    // libzmq's timers read a millisecond clock that it caches for up to a millisecond, so its
+    // 300 ms can end a little early on ours (299.6 ms was seen).
     assert!(
-        sent.elapsed() >= Duration::from_millis(300),
+        sent.elapsed() >= Duration::from_millis(295),
         "closed after {:?}, before the TTL",
         sent.elapsed()
     );
