@@ -19,7 +19,7 @@ use std::future::Future;
 use std::pin::pin;
 use std::rc::Rc;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Arc, Condvar, Mutex, OnceLock};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
@@ -27,15 +27,15 @@ use event_listener::{Event, Listener};
 use futures_util::future::{Either, select};
 use monocoque_core::{Endpoint, Message};
 
+use super::context::{Context, Job, Live, ON_IO_THREAD, not_on_io_thread};
 use super::monitor::{Monitor, MonitorMask};
 use super::options::SocketOptions;
+use super::poller::Interest;
 use super::socket::{Error, Socket};
 use crate::proto::{RecvError, SendError, SendErrorKind, SocketType};
 
 /// Messages each way between a handle and its socket, on top of the socket's high-water marks.
 pub const HANDLE_QUEUE: usize = 1024;
-
-type Job = Box<dyn FnOnce() + Send>;
 
 /// Something to do with the socket, on its thread.
 type Work = Box<dyn FnOnce(&Rc<Socket>, &Tasks) + Send>;
@@ -48,24 +48,6 @@ enum Command {
     Run(Work),
     /// Close: sent by `shutdown` and by the last handle's drop.
     Close,
-}
-
-std::thread_local! {
-    /// Whether this thread is an I/O thread of a context: a blocking call into a handle here
-    /// would wait for work that only this thread can do.
-    static ON_IO_THREAD: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
-}
-
-/// Refuses a blocking call on an I/O thread, where it would wait for itself for ever.
-fn not_on_io_thread() -> Result<(), Error> {
-    if ON_IO_THREAD.get() {
-        Err(Error::Unsupported(
-            "a blocking handle call on a context's I/O thread would wait for itself: use the \
-             compio sockets there, or the handle's async methods",
-        ))
-    } else {
-        Ok(())
-    }
 }
 
 /// The options without the timeouts, which a handle keeps on its own side.
@@ -96,191 +78,6 @@ fn check_handle_options(socket_type: SocketType, options: &SocketOptions) -> Res
         ));
     }
     Ok(())
-}
-
-/// Background I/O threads for [`Handle`]s, as libzmq's context.
-///
-/// [`Context::global`] needs no set-up; [`Context::new`] makes one with its own threads.
-/// Dropping the last reference lets its threads end once their sockets are closed;
-/// [`term`](Self::term) waits for that, as `zmq_ctx_term` does.
-///
-/// ```
-/// use monocoque_zmtp::driver::{Context, Handle, SocketOptions};
-/// use monocoque_zmtp::proto::SocketType;
-///
-/// let context = Context::new(1)?;
-/// let pull = Handle::new(&context, SocketType::Pull, SocketOptions::new())?;
-/// let endpoint = pull.bind("tcp://127.0.0.1:0")?;
-/// let push = Handle::new(&context, SocketType::Push, SocketOptions::new())?;
-/// push.connect(&endpoint.to_string())?;
-/// // A plain thread sends; this one receives.
-/// let sender = std::thread::spawn(move || push.send("from a thread"));
-/// assert_eq!(pull.recv()?, "from a thread".into());
-/// sender.join().unwrap()?;
-/// drop(pull);
-/// context.term(); // every socket closed: the threads are joined
-/// # Ok::<(), monocoque_zmtp::driver::Error>(())
-/// ```
-#[derive(Debug, Clone)]
-pub struct Context {
-    inner: Arc<ContextInner>,
-}
-
-#[derive(Debug)]
-struct ContextInner {
-    threads: Vec<IoThread>,
-    next: AtomicUsize,
-    live: Arc<Live>,
-}
-
-#[derive(Debug)]
-struct IoThread {
-    jobs: flume::Sender<Job>,
-    thread: Mutex<Option<std::thread::JoinHandle<()>>>,
-}
-
-/// Sockets of a context that have not finished closing.
-#[derive(Debug, Default)]
-struct Live {
-    count: Mutex<usize>,
-    done: Condvar,
-}
-
-impl Live {
-    fn add(&self) {
-        *self.count.lock().unwrap_or_else(|e| e.into_inner()) += 1;
-    }
-
-    fn remove(&self) {
-        let mut count = self.count.lock().unwrap_or_else(|e| e.into_inner());
-        *count -= 1;
-        if *count == 0 {
-            self.done.notify_all();
-        }
-    }
-
-    fn wait_none(&self) {
-        let mut count = self.count.lock().unwrap_or_else(|e| e.into_inner());
-        while *count > 0 {
-            count = self.done.wait(count).unwrap_or_else(|e| e.into_inner());
-        }
-    }
-}
-
-impl Context {
-    /// A context with `io_threads` I/O threads (at least one), each a compio runtime; sockets
-    /// are spread over them in turn.
-    pub fn new(io_threads: usize) -> Result<Self, Error> {
-        static CONTEXTS: AtomicUsize = AtomicUsize::new(0);
-        let id = CONTEXTS.fetch_add(1, Ordering::Relaxed);
-        let mut threads = Vec::new();
-        for n in 0..io_threads.max(1) {
-            let (jobs, queue) = flume::unbounded::<Job>();
-            let (started, start) = flume::bounded(1);
-            let thread = std::thread::Builder::new()
-                // Linux shows 15 bytes of a thread's name: `mq-io-<context>-<thread>`.
-                .name(format!("mq-io-{id}-{n}"))
-                .spawn(move || {
-                    let runtime = match compio::runtime::Runtime::new() {
-                        Ok(runtime) => runtime,
-                        Err(error) => {
-                            let _ = started.send(Err(error));
-                            return;
-                        }
-                    };
-                    let _ = started.send(Ok(()));
-                    ON_IO_THREAD.set(true);
-                    runtime.block_on(async move {
-                        while let Ok(job) = queue.recv_async().await {
-                            job();
-                        }
-                    });
-                })?;
-            start
-                .recv()
-                .map_err(|_| std::io::Error::other("the I/O thread ended at start"))??;
-            threads.push(IoThread {
-                jobs,
-                thread: Mutex::new(Some(thread)),
-            });
-        }
-        Ok(Self {
-            inner: Arc::new(ContextInner {
-                threads,
-                next: AtomicUsize::new(0),
-                live: Arc::default(),
-            }),
-        })
-    }
-
-    /// The process-wide context, with one I/O thread, made on first use.
-    pub fn global() -> Result<&'static Self, Error> {
-        static GLOBAL: OnceLock<Context> = OnceLock::new();
-        if let Some(context) = GLOBAL.get() {
-            return Ok(context);
-        }
-        let context = Self::new(1)?;
-        Ok(GLOBAL.get_or_init(|| context))
-    }
-
-    /// The number of I/O threads.
-    pub fn io_threads(&self) -> usize {
-        self.inner.threads.len()
-    }
-
-    /// The name of this context's I/O threads, before the thread's number (`mq-io-3-`), as
-    /// debuggers and `/proc` show them.
-    pub fn thread_name_prefix(&self) -> Result<String, Error> {
-        let name = self.inner.threads[0]
-            .thread
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .as_ref()
-            .and_then(|t| t.thread().name().map(str::to_owned))
-            .ok_or(Error::Closed)?;
-        Ok(name[..=name.rfind('-').unwrap_or(0)].to_owned())
-    }
-
-    /// Waits until every socket of this context is closed (its handles dropped or closed, and
-    /// what it queued written within its linger time), then ends the I/O threads and joins
-    /// them, as `zmq_ctx_term`. Blocks for ever while a handle is alive, as libzmq does. Called
-    /// on one of the context's own I/O threads it returns at once instead of waiting for itself.
-    pub fn term(self) {
-        if ON_IO_THREAD.get() {
-            // Its own thread cannot wait for itself: the threads end when their sockets do.
-            return;
-        }
-        self.inner.live.wait_none();
-        for thread in &self.inner.threads {
-            // An empty job wakes the loop; dropping every sender ends it. Other clones of the
-            // context keep their senders, so the threads are only joined if this was the last.
-            let _ = thread.jobs.send(Box::new(|| {}));
-        }
-        // The last handle's drop, on another thread, may still be letting go of its reference
-        // to the context just after its socket closed.
-        let deadline = Instant::now() + Duration::from_secs(1);
-        while Arc::strong_count(&self.inner) > 1 && Instant::now() < deadline {
-            std::thread::sleep(Duration::from_millis(1));
-        }
-        if let Ok(inner) = Arc::try_unwrap(self.inner) {
-            let handles: Vec<_> = inner
-                .threads
-                .into_iter()
-                .filter_map(|t| {
-                    drop(t.jobs);
-                    t.thread.into_inner().unwrap_or_else(|e| e.into_inner())
-                })
-                .collect();
-            for handle in handles {
-                let _ = handle.join();
-            }
-        }
-    }
-
-    fn pick(&self) -> &IoThread {
-        let n = self.inner.next.fetch_add(1, Ordering::Relaxed);
-        &self.inner.threads[n % self.inner.threads.len()]
-    }
 }
 
 /// A socket on a [`Context`]'s I/O thread, usable from any thread and any async runtime.
@@ -321,26 +118,27 @@ struct Inner {
 
 #[derive(Debug, Default)]
 struct Closed {
-    done: Mutex<bool>,
-    signal: Condvar,
+    done: std::sync::atomic::AtomicBool,
     event: Event,
 }
 
 impl Closed {
     fn set(&self) {
-        *self.done.lock().unwrap_or_else(|e| e.into_inner()) = true;
-        self.signal.notify_all();
+        self.done.store(true, Ordering::Release);
         self.event.notify(usize::MAX);
     }
 
     fn is_set(&self) -> bool {
-        *self.done.lock().unwrap_or_else(|e| e.into_inner())
+        self.done.load(Ordering::Acquire)
     }
 
     fn wait(&self) {
-        let mut done = self.done.lock().unwrap_or_else(|e| e.into_inner());
-        while !*done {
-            done = self.signal.wait(done).unwrap_or_else(|e| e.into_inner());
+        loop {
+            let listener = self.event.listen();
+            if self.is_set() {
+                return;
+            }
+            listener.wait();
         }
     }
 
@@ -655,19 +453,24 @@ impl Handle {
         if message.is_empty() {
             return Err(SendError::new(SendErrorKind::InvalidMessage, message));
         }
-        let lock_step = self.lock_step();
+        let Some(req) = self.lock_step() else {
+            return self.queue(message);
+        };
+        // REQ may send when no reply is awaited, REP when a request awaits its reply; the turn
+        // changes with the push, under one lock, so that two clones cannot both pass.
         let mut turn = self.inner.turn.lock().unwrap_or_else(|e| e.into_inner());
-        // REQ may send when no reply is awaited, REP when a request awaits its reply.
-        if lock_step.is_some_and(|req| *turn == req) {
+        if *turn == req {
             return Err(SendError::new(SendErrorKind::InvalidState, message));
         }
+        self.queue(message)?;
+        *turn = req;
+        Ok(())
+    }
+
+    /// Pushes `message` to the socket's side if the queue has room.
+    fn queue(&self, message: Message) -> Result<(), SendError> {
         match self.inner.ends().outgoing.try_send(message) {
-            Ok(()) => {
-                if let Some(req) = lock_step {
-                    *turn = req;
-                }
-                Ok(())
-            }
+            Ok(()) => Ok(()),
             Err(flume::TrySendError::Full(message)) => {
                 Err(SendError::new(SendErrorKind::WouldBlock, message))
             }
@@ -680,13 +483,38 @@ impl Handle {
     /// Sends `message`, blocking while the socket cannot take it, for at most the send timeout
     /// (`SocketOptions::send_timeout`).
     pub fn send(&self, message: impl Into<Message>) -> Result<(), SendError> {
-        let timeout = self
+        // The timeout matters only to a send that has to wait.
+        let message = match self.try_send(message) {
+            Err(error) if error.kind == SendErrorKind::WouldBlock => error.message,
+            other => return other,
+        };
+        let timeout = self.timeouts().0;
+        self.send_deadline(message, timeout.map(|t| Instant::now() + t))
+    }
+
+    fn timeouts(&self) -> (Option<Duration>, Option<Duration>) {
+        *self
             .inner
             .timeouts
             .lock()
             .unwrap_or_else(|e| e.into_inner())
-            .0;
-        self.send_deadline(message.into(), timeout.map(|t| Instant::now() + t))
+    }
+
+    /// One attempt to queue `message`, and a second after listening for room if the first
+    /// found none: then the message and the listener come back, to wait on.
+    fn try_send_or_listen(
+        &self,
+        message: Message,
+    ) -> Result<Result<(), SendError>, (Message, event_listener::EventListener)> {
+        let message = match self.try_send(message) {
+            Err(error) if error.kind == SendErrorKind::WouldBlock => error.message,
+            other => return Ok(other),
+        };
+        let listener = self.inner.outgoing_room.listen();
+        match self.try_send(message) {
+            Err(error) if error.kind == SendErrorKind::WouldBlock => Err((error.message, listener)),
+            other => Ok(other),
+        }
     }
 
     /// Sends `message`, blocking for at most `timeout`.
@@ -708,15 +536,11 @@ impl Handle {
             return self.try_send(message);
         }
         loop {
-            match self.try_send(message) {
-                Err(error) if error.kind == SendErrorKind::WouldBlock => message = error.message,
-                other => return other,
-            }
-            let listener = self.inner.outgoing_room.listen();
-            match self.try_send(message) {
-                Err(error) if error.kind == SendErrorKind::WouldBlock => message = error.message,
-                other => return other,
-            }
+            let listener;
+            (message, listener) = match self.try_send_or_listen(message) {
+                Ok(result) => return result,
+                Err(waiting) => waiting,
+            };
             match deadline {
                 None => listener.wait(),
                 Some(deadline) => {
@@ -733,15 +557,11 @@ impl Handle {
     pub async fn send_async(&self, message: impl Into<Message>) -> Result<(), SendError> {
         let mut message = message.into();
         loop {
-            match self.try_send(message) {
-                Err(error) if error.kind == SendErrorKind::WouldBlock => message = error.message,
-                other => return other,
-            }
-            let listener = self.inner.outgoing_room.listen();
-            match self.try_send(message) {
-                Err(error) if error.kind == SendErrorKind::WouldBlock => message = error.message,
-                other => return other,
-            }
+            let listener;
+            (message, listener) = match self.try_send_or_listen(message) {
+                Ok(result) => return result,
+                Err(waiting) => waiting,
+            };
             listener.await;
         }
     }
@@ -753,6 +573,31 @@ impl Handle {
             SocketType::Rep => Some(false),
             _ => None,
         }
+    }
+
+    /// What of `interest` the handle is ready for now; a closed handle is ready for all of it
+    /// (the call fails at once with `Closed`, as libzmq's poll reports a terminated socket).
+    pub(super) fn readiness(&self, interest: Interest) -> Interest {
+        if self.is_closed() {
+            return interest;
+        }
+        let ends = self.inner.ends();
+        Interest {
+            readable: interest.readable && self.may_recv().is_ok() && !ends.incoming.is_empty(),
+            writable: interest.writable && self.may_send() && !ends.outgoing.is_full(),
+        }
+    }
+
+    /// Listeners that fire when the handle may have become ready for `interest`, or closed.
+    pub(super) fn listen(&self, interest: Interest) -> Vec<event_listener::EventListener> {
+        let mut listeners = vec![self.inner.closed.event.listen()];
+        if interest.readable {
+            listeners.push(self.inner.arrived.listen());
+        }
+        if interest.writable {
+            listeners.push(self.inner.outgoing_room.listen());
+        }
+        listeners
     }
 
     /// Whether a send is in turn and possible for the type (REQ: no reply awaited; REP: a
@@ -806,13 +651,12 @@ impl Handle {
             // Waiting here would wait for this very thread.
             return self.try_recv();
         }
-        let timeout = self
-            .inner
-            .timeouts
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .1;
-        match timeout {
+        // The timeout matters only to a receive that has to wait.
+        match self.try_recv() {
+            Err(RecvError::WouldBlock) => {}
+            other => return other,
+        }
+        match self.timeouts().1 {
             Some(timeout) => self.recv_timeout(timeout),
             None => {
                 self.may_recv()?;
@@ -1193,155 +1037,5 @@ async fn send_until_closed(socket: &Socket, message: Message, closing: &Closing)
             let left = (since + linger).saturating_duration_since(Instant::now());
             compio::time::timeout(left, send).await.is_ok_and(open)
         }
-    }
-}
-
-/// What a [`Poller`] waits for on a handle, as `zmq_poll`'s `ZMQ_POLLIN` and `ZMQ_POLLOUT`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Interest {
-    /// A message can be received without waiting.
-    pub readable: bool,
-    /// A message can be sent without waiting.
-    pub writable: bool,
-}
-
-impl Interest {
-    /// `ZMQ_POLLIN`.
-    pub const READABLE: Self = Self {
-        readable: true,
-        writable: false,
-    };
-    /// `ZMQ_POLLOUT`.
-    pub const WRITABLE: Self = Self {
-        readable: false,
-        writable: true,
-    };
-    /// Both.
-    pub const BOTH: Self = Self {
-        readable: true,
-        writable: true,
-    };
-}
-
-/// Waits on several handles at once, for blocking code: libzmq's `zmq_poll`.
-///
-/// ```
-/// use std::time::Duration;
-/// use monocoque_zmtp::driver::{Context, Handle, Interest, Poller, SocketOptions};
-/// use monocoque_zmtp::proto::SocketType;
-///
-/// let context = Context::new(1)?;
-/// let a = Handle::new(&context, SocketType::Pull, SocketOptions::new())?;
-/// let b = Handle::new(&context, SocketType::Pull, SocketOptions::new())?;
-/// let endpoint = b.bind("tcp://127.0.0.1:0")?;
-/// let push = Handle::new(&context, SocketType::Push, SocketOptions::new())?;
-/// push.connect(&endpoint.to_string())?;
-///
-/// let mut poller = Poller::new();
-/// poller.add(&a, Interest::READABLE);
-/// poller.add(&b, Interest::READABLE);
-/// assert!(poller.wait(Some(Duration::from_millis(10))).is_empty()); // nothing yet
-/// push.send("for b")?;
-/// let ready = poller.wait(Some(Duration::from_secs(5)));
-/// assert_eq!(ready, [(1, Interest::READABLE)]);
-/// assert_eq!(b.try_recv()?, "for b".into());
-/// # Ok::<(), monocoque_zmtp::driver::Error>(())
-/// ```
-#[derive(Debug, Default)]
-pub struct Poller {
-    items: Vec<(Handle, Interest)>,
-}
-
-impl Poller {
-    /// A poller with no handles.
-    pub fn new() -> Self {
-        Self::default()
-    }
-
-    /// Adds `handle` (a clone of it) with what to wait for; its index is its place in the
-    /// order of `add` calls.
-    pub fn add(&mut self, handle: &Handle, interest: Interest) -> usize {
-        self.items.push((handle.clone(), interest));
-        self.items.len() - 1
-    }
-
-    /// The handles that are ready, by index, with what they are ready for.
-    pub fn poll(&self) -> Vec<(usize, Interest)> {
-        self.items
-            .iter()
-            .enumerate()
-            .filter_map(|(i, (handle, interest))| {
-                if handle.is_closed() {
-                    // What was asked for now fails at once with `Closed`: ready, as libzmq's
-                    // poll reports a terminated socket.
-                    return Some((i, *interest));
-                }
-                let ends = handle.inner.ends();
-                let ready = Interest {
-                    readable: interest.readable
-                        && handle.may_recv().is_ok()
-                        && !ends.incoming.is_empty(),
-                    writable: interest.writable && handle.may_send() && !ends.outgoing.is_full(),
-                };
-                (ready.readable || ready.writable).then_some((i, ready))
-            })
-            .collect()
-    }
-
-    /// Waits until at least one handle is ready, for at most `timeout` (`None`: as long as it
-    /// takes), and returns the ready ones; empty when the time ran out.
-    pub fn wait(&self, timeout: Option<Duration>) -> Vec<(usize, Interest)> {
-        let deadline = timeout.map(|t| Instant::now() + t);
-        let waker = std::task::Waker::from(Arc::new(Unpark(std::thread::current())));
-        let mut cx = std::task::Context::from_waker(&waker);
-        loop {
-            // Listen first, then look: a change after the look wakes the listeners.
-            let mut listeners: Vec<_> = self
-                .items
-                .iter()
-                .flat_map(|(handle, interest)| {
-                    let arrived = interest.readable.then(|| handle.inner.arrived.listen());
-                    let room = interest
-                        .writable
-                        .then(|| handle.inner.outgoing_room.listen());
-                    let closed = handle.inner.closed.event.listen();
-                    arrived.into_iter().chain(room).chain([closed])
-                })
-                .collect();
-            let ready = self.poll();
-            if !ready.is_empty() {
-                return ready;
-            }
-            let mut woken = false;
-            for listener in &mut listeners {
-                woken |= std::pin::Pin::new(listener).poll(&mut cx).is_ready();
-            }
-            if woken {
-                continue;
-            }
-            match deadline {
-                None => std::thread::park(),
-                Some(deadline) => {
-                    let now = Instant::now();
-                    if now >= deadline {
-                        return self.poll();
-                    }
-                    std::thread::park_timeout(deadline - now);
-                }
-            }
-        }
-    }
-}
-
-/// Wakes the polling thread.
-struct Unpark(std::thread::Thread);
-
-impl std::task::Wake for Unpark {
-    fn wake(self: Arc<Self>) {
-        self.0.unpark();
-    }
-
-    fn wake_by_ref(self: &Arc<Self>) {
-        self.0.unpark();
     }
 }

@@ -3,18 +3,22 @@
 //! domain sockets.
 
 mod connection;
+mod context;
 mod handle;
 mod monitor;
 mod options;
+mod poller;
 mod proxy;
 mod shared;
 mod signal;
 mod socket;
 mod transport;
 
-pub use handle::{Context, HANDLE_QUEUE, Handle, HandleSink, Interest, Poller};
+pub use context::Context;
+pub use handle::{HANDLE_QUEUE, Handle, HandleSink};
 pub use monitor::{Monitor, MonitorEvent, MonitorEventKind, MonitorMask};
 pub use options::{DEFAULT_BACKLOG, OptionError, OptionName, SocketOptions, TcpKeepalive};
+pub use poller::{Interest, Poller};
 pub use proxy::{ProxyControl, ProxyStatistics, SideStatistics, proxy};
 pub use socket::{Error, Socket};
 

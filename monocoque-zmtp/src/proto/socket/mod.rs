@@ -39,7 +39,6 @@ pub enum Event {
 /// Why a send failed. The message is handed back in [`SendError`].
 ///
 /// ```
-/// # compio::runtime::Runtime::new().unwrap().block_on(async {
 /// use monocoque::{RepSocket, SendErrorKind};
 ///
 /// let rep = RepSocket::new();
@@ -47,7 +46,6 @@ pub enum Event {
 /// let error = rep.try_send("reply").unwrap_err();
 /// assert_eq!(error.kind, SendErrorKind::InvalidState);
 /// assert_eq!(error.to_string(), SendErrorKind::InvalidState.to_string());
-/// # });
 /// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
@@ -83,7 +81,6 @@ pub enum SendErrorKind {
 /// A failed send, with the message given back.
 ///
 /// ```
-/// # compio::runtime::Runtime::new().unwrap().block_on(async {
 /// use monocoque::{Message, PushSocket, SendErrorKind};
 ///
 /// let push = PushSocket::new();
@@ -91,7 +88,6 @@ pub enum SendErrorKind {
 /// let error = push.try_send(Message::from("job")).unwrap_err();
 /// assert_eq!(error.kind(), SendErrorKind::WouldBlock);
 /// assert_eq!(error.into_message(), Message::from("job"));
-/// # });
 /// ```
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("{kind}")]
@@ -122,16 +118,13 @@ impl SendError {
 /// Why a receive failed.
 ///
 /// ```
-/// # compio::runtime::Runtime::new().unwrap().block_on(async {
-/// use std::time::Duration;
-/// use monocoque::{PullSocket, RecvError, SocketOptions};
+/// use monocoque::{PullSocket, RecvError, ReqSocket};
 ///
-/// let timeout = Some(Duration::from_millis(10));
-/// let pull = PullSocket::with_options(SocketOptions::new().recv_timeout(timeout))?;
-/// assert_eq!(pull.try_recv(), Err(RecvError::WouldBlock));
-/// assert_eq!(pull.recv().await, Err(RecvError::TimedOut)); // after waiting 10 ms
-/// # Ok::<(), monocoque::Error>(())
-/// # }).unwrap();
+/// let pull = PullSocket::new();
+/// assert_eq!(pull.try_recv(), Err(RecvError::WouldBlock)); // nothing has arrived
+/// assert_eq!(ReqSocket::new().try_recv(), Err(RecvError::InvalidState)); // nothing asked
+/// // `recv` with a `recv_timeout` that runs out says so:
+/// assert_eq!(RecvError::TimedOut.to_string(), "nothing arrived within the receive timeout");
 /// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
