@@ -26,6 +26,7 @@ pub use tcp::{Host, Port, TcpEndpoint, TcpSource};
 /// - `tcp://source;host:port` on the connect side, where the source is a host with an optional
 ///   port (`tcp://192.168.1.1:0;10.0.0.1:5555`, `tcp://eth0;server:5555`).
 /// - `ipc:///abs/path`, `ipc://relative/path` and `ipc://@name` (Linux abstract namespace).
+/// - `inproc://name`: between sockets of one process; any non-empty name.
 ///
 /// `ipc://*` (libzmq binds to a generated path) is refused with
 /// [`EndpointError::IpcWildcard`]; IPv6 zone ids (`[fe80::1%eth0]`) are refused with
@@ -52,6 +53,8 @@ pub enum Endpoint {
     Tcp(TcpEndpoint),
     /// `ipc://`: a Unix domain stream socket.
     Ipc(IpcAddr),
+    /// `inproc://`: a queue between two sockets of this process, named by the string.
+    Inproc(String),
 }
 
 /// The transport an [`Endpoint`] names.
@@ -71,6 +74,8 @@ pub enum Transport {
     Tcp,
     /// Unix domain sockets.
     Ipc,
+    /// Within the process.
+    Inproc,
 }
 
 /// Why a string is not a valid endpoint.
@@ -78,8 +83,8 @@ pub enum Transport {
 /// ```rust
 /// use monocoque::{Endpoint, EndpointError};
 ///
-/// let err = "inproc://queue".parse::<Endpoint>().unwrap_err();
-/// assert_eq!(err, EndpointError::UnsupportedTransport { transport: "inproc".into() });
+/// let err = "pgm://eth0;239.192.1.1:5555".parse::<Endpoint>().unwrap_err();
+/// assert_eq!(err, EndpointError::UnsupportedTransport { transport: "pgm".into() });
 /// assert!(matches!("tcp://host".parse::<Endpoint>(), Err(EndpointError::MissingPort { .. })));
 /// ```
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -168,6 +173,9 @@ pub enum EndpointError {
     /// `ipc://*`: binding to a generated path is not supported.
     #[error("`ipc://*` (a generated path) is not supported")]
     IpcWildcard,
+    /// `inproc://` names nothing.
+    #[error("empty inproc name")]
+    EmptyInprocName,
 }
 
 impl Endpoint {
@@ -176,6 +184,7 @@ impl Endpoint {
         match self {
             Self::Tcp(_) => Transport::Tcp,
             Self::Ipc(_) => Transport::Ipc,
+            Self::Inproc(_) => Transport::Inproc,
         }
     }
 
@@ -183,7 +192,7 @@ impl Endpoint {
     pub const fn as_tcp(&self) -> Option<&TcpEndpoint> {
         match self {
             Self::Tcp(tcp) => Some(tcp),
-            Self::Ipc(_) => None,
+            Self::Ipc(_) | Self::Inproc(_) => None,
         }
     }
 
@@ -191,7 +200,24 @@ impl Endpoint {
     pub const fn as_ipc(&self) -> Option<&IpcAddr> {
         match self {
             Self::Ipc(ipc) => Some(ipc),
-            Self::Tcp(_) => None,
+            Self::Tcp(_) | Self::Inproc(_) => None,
+        }
+    }
+
+    /// The name of an `inproc://` endpoint.
+    ///
+    /// ```rust
+    /// use monocoque::Endpoint;
+    ///
+    /// let ep: Endpoint = "inproc://workers".parse()?;
+    /// assert_eq!(ep.as_inproc(), Some("workers"));
+    /// assert_eq!(ep.to_string(), "inproc://workers");
+    /// # Ok::<(), monocoque::EndpointError>(())
+    /// ```
+    pub fn as_inproc(&self) -> Option<&str> {
+        match self {
+            Self::Inproc(name) => Some(name),
+            Self::Tcp(_) | Self::Ipc(_) => None,
         }
     }
 
@@ -199,7 +225,7 @@ impl Endpoint {
     pub const fn host(&self) -> Option<&Host> {
         match self {
             Self::Tcp(tcp) => Some(tcp.host()),
-            Self::Ipc(_) => None,
+            Self::Ipc(_) | Self::Inproc(_) => None,
         }
     }
 
@@ -207,7 +233,7 @@ impl Endpoint {
     pub const fn port(&self) -> Option<u16> {
         match self {
             Self::Tcp(tcp) => tcp.port(),
-            Self::Ipc(_) => None,
+            Self::Ipc(_) | Self::Inproc(_) => None,
         }
     }
 
@@ -218,12 +244,12 @@ impl Endpoint {
     }
 
     /// The same endpoint with its TCP port set, as the driver reports it after binding an
-    /// ephemeral port. An IPC endpoint has no port and is returned unchanged.
+    /// ephemeral port. Other endpoints have no port and are returned unchanged.
     #[must_use]
     pub fn with_port(self, port: u16) -> Self {
         match self {
             Self::Tcp(tcp) => Self::Tcp(tcp.with_port(port)),
-            Self::Ipc(ipc) => Self::Ipc(ipc),
+            other => other,
         }
     }
 
@@ -246,6 +272,8 @@ impl FromStr for Endpoint {
         match transport {
             "tcp" => tcp::parse(address).map(Self::Tcp),
             "ipc" => ipc::parse(address).map(Self::Ipc),
+            "inproc" if address.is_empty() => Err(EndpointError::EmptyInprocName),
+            "inproc" => Ok(Self::Inproc(address.to_owned())),
             _ if UNSUPPORTED_TRANSPORTS.contains(&transport) => {
                 Err(EndpointError::UnsupportedTransport {
                     transport: transport.to_owned(),
@@ -263,6 +291,7 @@ impl fmt::Display for Endpoint {
         match self {
             Self::Tcp(tcp) => tcp.fmt(f),
             Self::Ipc(ipc) => write!(f, "ipc://{ipc}"),
+            Self::Inproc(name) => write!(f, "inproc://{name}"),
         }
     }
 }
@@ -291,6 +320,7 @@ impl Transport {
         match self {
             Self::Tcp => "tcp",
             Self::Ipc => "ipc",
+            Self::Inproc => "inproc",
         }
     }
 }
@@ -303,9 +333,8 @@ impl fmt::Display for Transport {
 
 /// Transports libzmq knows that monocoque does not implement, so that a typo and a missing
 /// feature give different errors.
-const UNSUPPORTED_TRANSPORTS: &[&str] = &[
-    "inproc", "pgm", "epgm", "tipc", "vmci", "udp", "norm", "ws", "wss",
-];
+const UNSUPPORTED_TRANSPORTS: &[&str] =
+    &["pgm", "epgm", "tipc", "vmci", "udp", "norm", "ws", "wss"];
 
 #[cfg(test)]
 mod tests {

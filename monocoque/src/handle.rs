@@ -16,14 +16,99 @@ use bytes::Bytes;
 use monocoque_core::{Endpoint, Message};
 #[doc(inline)]
 pub use monocoque_zmtp::driver::{Context, HANDLE_QUEUE, Handle, HandleSink, Interest, Poller};
-use monocoque_zmtp::driver::{Error, Monitor, MonitorMask, SocketOptions};
+use monocoque_zmtp::driver::{Error, Monitor, MonitorMask, ProxyControl, SocketOptions};
 use monocoque_zmtp::proto::{RecvError, SendError, SocketType};
+
+mod sealed {
+    /// Only this module's handle types are proxied.
+    pub trait Sealed {}
+}
+
+/// Any handle type of this module, for [`proxy`] (its frontend, backend and capture). Sealed:
+/// implemented by the handle types only.
+pub trait ProxyHandle: sealed::Sealed {
+    /// The handle underneath.
+    #[doc(hidden)]
+    fn driver_handle(&self) -> &Handle;
+}
+
+/// Forwards messages between `frontend` and `backend` on the calling thread until `control`
+/// terminates the proxy or a socket fails: libzmq's `zmq_proxy_steerable`, for handles. Each
+/// message first goes to `capture`, if given. `control` may be used from any thread; see
+/// [`crate::proxy`] for the compio sockets' proxy and the forwarding rules. Refused on one of
+/// the library's I/O threads; [`proxy_async`] is the same as a future.
+///
+/// ```
+/// use monocoque::handle::{DealerSocket, RepSocket, ReqSocket, RouterSocket};
+/// use monocoque::{Message, ProxyControl};
+///
+/// let frontend = RouterSocket::new()?;
+/// frontend.bind("inproc://doc-proxy-clients")?;
+/// let backend = DealerSocket::new()?;
+/// backend.bind("inproc://doc-proxy-workers")?;
+/// let control = ProxyControl::new();
+/// let broker = std::thread::spawn({
+///     let control = control.clone();
+///     move || monocoque::handle::proxy(&frontend, &backend, None, &control)
+/// });
+/// let worker = RepSocket::new()?;
+/// worker.connect("inproc://doc-proxy-workers")?;
+/// let client = ReqSocket::new()?;
+/// client.connect("inproc://doc-proxy-clients")?;
+/// client.send("2+2")?;
+/// assert_eq!(worker.recv()?, Message::from("2+2"));
+/// worker.send("4")?;
+/// assert_eq!(client.recv()?, Message::from("4"));
+/// control.terminate();
+/// broker.join().unwrap()?;
+/// assert_eq!(control.statistics().frontend.messages_in, 1);
+/// # Ok::<(), monocoque::Error>(())
+/// ```
+#[doc(alias = "zmq_proxy")]
+#[doc(alias = "zmq_proxy_steerable")]
+pub fn proxy(
+    frontend: &impl ProxyHandle,
+    backend: &impl ProxyHandle,
+    capture: Option<&dyn ProxyHandle>,
+    control: &ProxyControl,
+) -> Result<(), Error> {
+    monocoque_zmtp::driver::proxy_handles_blocking(
+        frontend.driver_handle(),
+        backend.driver_handle(),
+        capture.map(ProxyHandle::driver_handle),
+        control,
+    )
+}
+
+/// [`proxy`] as a future for any runtime.
+pub async fn proxy_async(
+    frontend: &impl ProxyHandle,
+    backend: &impl ProxyHandle,
+    capture: Option<&dyn ProxyHandle>,
+    control: &ProxyControl,
+) -> Result<(), Error> {
+    monocoque_zmtp::driver::proxy_handles(
+        frontend.driver_handle(),
+        backend.driver_handle(),
+        capture.map(ProxyHandle::driver_handle),
+        control,
+    )
+    .await
+}
 
 macro_rules! handle_type {
     ($(#[$doc:meta])* $name:ident => $kind:ident) => {
         $(#[$doc])*
         #[derive(Debug, Clone)]
         pub struct $name(Handle);
+
+        impl sealed::Sealed for $name {}
+
+        impl ProxyHandle for $name {
+            fn driver_handle(&self) -> &Handle {
+                &self.0
+            }
+        }
 
         impl $name {
             /// A socket with libzmq's default options on the process-wide [`Context`].

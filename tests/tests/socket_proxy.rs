@@ -189,3 +189,68 @@ async fn terminate_ends_a_proxy_blocked_on_a_send() {
     proxied.unwrap();
     assert_eq!(control.statistics().backend.messages_out, 0);
 }
+
+/// The proxy on handles: a ROUTER/DEALER broker on its own thread between REQ clients and REP
+/// workers on other threads, steered (paused, resumed, terminated) from the test's thread.
+#[test]
+fn a_broker_of_handles_is_steered_from_another_thread() {
+    use monocoque::handle;
+
+    let frontend = handle::RouterSocket::new().unwrap();
+    let clients = frontend.bind(TCP_ANY).unwrap().to_string();
+    let backend = handle::DealerSocket::new().unwrap();
+    backend.bind("inproc://proxy-test-workers").unwrap();
+    let control = ProxyControl::new();
+    let broker = std::thread::spawn({
+        let control = control.clone();
+        move || handle::proxy(&frontend, &backend, None, &control)
+    });
+    let workers: Vec<_> = (0..2)
+        .map(|_| {
+            let worker = handle::RepSocket::new().unwrap();
+            worker.connect("inproc://proxy-test-workers").unwrap();
+            let closer = worker.clone();
+            let thread = std::thread::spawn(move || {
+                // Serves until the test closes the socket.
+                while let Ok(request) = worker.recv() {
+                    if worker
+                        .send(Message::from("done").with(request[0].clone()))
+                        .is_err()
+                    {
+                        break;
+                    }
+                }
+            });
+            (closer, thread)
+        })
+        .collect();
+    let client = handle::ReqSocket::new().unwrap();
+    client.connect(&clients).unwrap();
+    for i in 0..20 {
+        client.send(format!("job {i}")).unwrap();
+        let reply = client.recv_timeout(common::WAIT).unwrap();
+        assert_eq!(reply, Message::from("done").with(format!("job {i}")));
+    }
+    // Paused, a request waits in the sockets' queues; resumed, it is answered.
+    control.pause();
+    client.send("held").unwrap();
+    assert_eq!(
+        client.recv_timeout(Duration::from_millis(100)),
+        Err(monocoque::RecvError::TimedOut)
+    );
+    control.resume();
+    let reply = client.recv_timeout(common::WAIT).unwrap();
+    assert_eq!(reply, Message::from("done").with("held"));
+    control.terminate();
+    broker.join().unwrap().unwrap();
+    let statistics = control.statistics();
+    assert_eq!(statistics.frontend.messages_in, 21);
+    assert_eq!(statistics.backend.messages_out, 21);
+    assert_eq!(statistics.backend.messages_in, 21);
+    assert_eq!(statistics.frontend.messages_out, 21);
+    for (closer, thread) in workers {
+        // A worker blocked in `recv` is woken by its socket closing.
+        closer.stop();
+        thread.join().unwrap();
+    }
+}

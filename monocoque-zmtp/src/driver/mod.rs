@@ -5,6 +5,7 @@
 mod connection;
 mod context;
 mod handle;
+mod inproc;
 mod monitor;
 mod options;
 mod poller;
@@ -19,7 +20,9 @@ pub use handle::{HANDLE_QUEUE, Handle, HandleSink};
 pub use monitor::{Monitor, MonitorEvent, MonitorEventKind, MonitorMask};
 pub use options::{DEFAULT_BACKLOG, OptionError, OptionName, SocketOptions, TcpKeepalive};
 pub use poller::{Interest, Poller};
-pub use proxy::{ProxyControl, ProxyStatistics, SideStatistics, proxy};
+pub use proxy::{
+    ProxyControl, ProxyStatistics, SideStatistics, proxy, proxy_handles, proxy_handles_blocking,
+};
 pub use socket::{Error, Socket};
 
 pub use crate::proto::RouterNotify;

@@ -1,15 +1,18 @@
-//! libzmq's `zmq_proxy` and `zmq_proxy_steerable` for compio sockets.
+//! libzmq's `zmq_proxy` and `zmq_proxy_steerable`, for compio sockets and for handles.
 
-use std::cell::{Cell, RefCell};
+use std::future::Future;
 use std::pin::pin;
-use std::rc::Rc;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
+use event_listener::Event;
 use futures_util::future::{Either, select};
 use monocoque_core::Message;
 
-use super::signal::Signal;
+use super::context::not_on_io_thread;
+use super::handle::Handle;
 use super::socket::{Error, Socket};
-use crate::proto::{SendErrorKind, SocketType};
+use crate::proto::{RecvError, SendError, SendErrorKind, SocketType};
 
 /// One side's counters, after libzmq's proxy statistics (which count frames; these count
 /// messages, and a message counts as out once its send succeeded).
@@ -35,7 +38,8 @@ pub struct ProxyStatistics {
 }
 
 /// Steers a running [`proxy`]: libzmq's `PAUSE`, `RESUME`, `TERMINATE` and `STATISTICS`
-/// commands, as methods. Cheap to clone; used on the proxy's thread.
+/// commands, as methods. Cheap to clone, and usable from any thread: a proxy of handles
+/// ([`proxy_handles`]) is steered from other threads as libzmq's is through its control socket.
 ///
 /// ```
 /// use monocoque_zmtp::driver::ProxyControl;
@@ -50,15 +54,16 @@ pub struct ProxyStatistics {
 /// ```
 #[derive(Debug, Clone, Default)]
 pub struct ProxyControl {
-    inner: Rc<ControlInner>,
+    inner: Arc<ControlInner>,
 }
 
 #[derive(Debug, Default)]
 struct ControlInner {
-    paused: Cell<bool>,
-    terminated: Cell<bool>,
-    statistics: RefCell<ProxyStatistics>,
-    changed: Signal,
+    paused: AtomicBool,
+    terminated: AtomicBool,
+    /// Frontend in, frontend out, backend in, backend out: messages then bytes.
+    counters: [AtomicU64; 8],
+    changed: Event,
 }
 
 impl ProxyControl {
@@ -70,46 +75,97 @@ impl ProxyControl {
     /// Stops forwarding (messages wait in the sockets' queues) until [`resume`](Self::resume).
     #[doc(alias = "PAUSE")]
     pub fn pause(&self) {
-        self.inner.paused.set(true);
+        self.inner.paused.store(true, Ordering::Release);
         self.inner.changed.notify(usize::MAX);
     }
 
     /// Forwards again.
     #[doc(alias = "RESUME")]
     pub fn resume(&self) {
-        self.inner.paused.set(false);
+        self.inner.paused.store(false, Ordering::Release);
         self.inner.changed.notify(usize::MAX);
     }
 
     /// Ends the proxy: its future returns `Ok(())`.
     #[doc(alias = "TERMINATE")]
     pub fn terminate(&self) {
-        self.inner.terminated.set(true);
+        self.inner.terminated.store(true, Ordering::Release);
         self.inner.changed.notify(usize::MAX);
     }
 
     /// Whether the proxy is paused.
     pub fn is_paused(&self) -> bool {
-        self.inner.paused.get()
+        self.inner.paused.load(Ordering::Acquire)
     }
 
     /// Whether the proxy was told to end.
     pub fn is_terminated(&self) -> bool {
-        self.inner.terminated.get()
+        self.inner.terminated.load(Ordering::Acquire)
     }
 
     /// The counters so far.
     #[doc(alias = "STATISTICS")]
     pub fn statistics(&self) -> ProxyStatistics {
-        *self.inner.statistics.borrow()
+        let c = |i: usize| self.inner.counters[i].load(Ordering::Relaxed);
+        ProxyStatistics {
+            frontend: SideStatistics {
+                messages_in: c(0),
+                messages_out: c(1),
+                bytes_in: c(4),
+                bytes_out: c(5),
+            },
+            backend: SideStatistics {
+                messages_in: c(2),
+                messages_out: c(3),
+                bytes_in: c(6),
+                bytes_out: c(7),
+            },
+        }
+    }
+
+    fn count(&self, side: Side, outgoing: bool, bytes: u64) {
+        let i = side as usize * 2 + usize::from(outgoing);
+        self.inner.counters[i].fetch_add(1, Ordering::Relaxed);
+        self.inner.counters[i + 4].fetch_add(bytes, Ordering::Relaxed);
     }
 }
 
-fn can_recv(socket: &Socket) -> bool {
+/// What a proxy needs of a socket; compio sockets and handles are both.
+trait End {
+    fn socket_type(&self) -> SocketType;
+    async fn recv(&self) -> Result<Message, RecvError>;
+    async fn send(&self, message: Message) -> Result<(), SendError>;
+}
+
+impl End for Socket {
+    fn socket_type(&self) -> SocketType {
+        Self::socket_type(self)
+    }
+    async fn recv(&self) -> Result<Message, RecvError> {
+        Self::recv(self).await
+    }
+    async fn send(&self, message: Message) -> Result<(), SendError> {
+        Self::send(self, message).await
+    }
+}
+
+impl End for Handle {
+    fn socket_type(&self) -> SocketType {
+        Self::socket_type(self)
+    }
+    async fn recv(&self) -> Result<Message, RecvError> {
+        self.recv_async().await
+    }
+    async fn send(&self, message: Message) -> Result<(), SendError> {
+        self.send_async(message).await
+    }
+}
+
+fn can_recv(socket: &impl End) -> bool {
     !matches!(socket.socket_type(), SocketType::Push | SocketType::Pub)
 }
 
-fn can_send(socket: &Socket) -> bool {
+fn can_send(socket: &impl End) -> bool {
     !matches!(socket.socket_type(), SocketType::Pull | SocketType::Sub)
 }
 
@@ -135,6 +191,66 @@ pub async fn proxy(
     capture: Option<&Socket>,
     control: &ProxyControl,
 ) -> Result<(), Error> {
+    run(frontend, backend, capture, control).await
+}
+
+/// [`proxy`] for handles: the same forwarding, steering and statistics, between sockets that
+/// live on the library's I/O threads. The future needs no particular runtime; `control` may be
+/// used from any thread.
+pub async fn proxy_handles(
+    frontend: &Handle,
+    backend: &Handle,
+    capture: Option<&Handle>,
+    control: &ProxyControl,
+) -> Result<(), Error> {
+    run(frontend, backend, capture, control).await
+}
+
+/// [`proxy_handles`] for blocking code: runs on the calling thread until the proxy ends.
+/// Refused with [`Error::Unsupported`] on one of the library's I/O threads, which it would
+/// block.
+pub fn proxy_handles_blocking(
+    frontend: &Handle,
+    backend: &Handle,
+    capture: Option<&Handle>,
+    control: &ProxyControl,
+) -> Result<(), Error> {
+    not_on_io_thread()?;
+    block_on(run(frontend, backend, capture, control))
+}
+
+/// Wakes a parked thread.
+struct Unpark(std::thread::Thread);
+
+impl std::task::Wake for Unpark {
+    fn wake(self: Arc<Self>) {
+        self.0.unpark();
+    }
+
+    fn wake_by_ref(self: &Arc<Self>) {
+        self.0.unpark();
+    }
+}
+
+/// Polls `future` on this thread, parking it between wake-ups.
+fn block_on<F: Future>(future: F) -> F::Output {
+    let mut future = pin!(future);
+    let waker = std::task::Waker::from(Arc::new(Unpark(std::thread::current())));
+    let mut cx = std::task::Context::from_waker(&waker);
+    loop {
+        if let std::task::Poll::Ready(output) = future.as_mut().poll(&mut cx) {
+            return output;
+        }
+        std::thread::park();
+    }
+}
+
+async fn run<S: End>(
+    frontend: &S,
+    backend: &S,
+    capture: Option<&S>,
+    control: &ProxyControl,
+) -> Result<(), Error> {
     if !can_recv(frontend) || !can_send(backend) {
         return Err(Error::Unsupported(
             "a proxy's frontend must receive and its backend send",
@@ -145,10 +261,10 @@ pub async fn proxy(
     let mut backend_first = false;
     loop {
         let changed = inner.changed.listen();
-        if inner.terminated.get() {
+        if control.is_terminated() {
             return Ok(());
         }
-        if inner.paused.get() {
+        if control.is_paused() {
             changed.await;
             continue;
         }
@@ -189,10 +305,7 @@ pub async fn proxy(
             (frontend, Side::Backend)
         };
         let bytes = size(&message);
-        count(control, from_side, |side| {
-            side.messages_in += 1;
-            side.bytes_in += bytes;
-        });
+        control.count(from_side, false, bytes);
         if let Some(capture) = capture {
             if !send_unless_terminated(capture, message.clone(), control).await? {
                 return Ok(());
@@ -201,17 +314,14 @@ pub async fn proxy(
         if !send_unless_terminated(forward_to, message, control).await? {
             return Ok(());
         }
-        count(control, from_side.other(), |side| {
-            side.messages_out += 1;
-            side.bytes_out += bytes;
-        });
+        control.count(from_side.other(), true, bytes);
     }
 }
 
 #[derive(Clone, Copy)]
 enum Side {
-    Frontend,
-    Backend,
+    Frontend = 0,
+    Backend = 1,
 }
 
 impl Side {
@@ -223,25 +333,17 @@ impl Side {
     }
 }
 
-fn count(control: &ProxyControl, side: Side, change: impl FnOnce(&mut SideStatistics)) {
-    let mut statistics = control.inner.statistics.borrow_mut();
-    change(match side {
-        Side::Frontend => &mut statistics.frontend,
-        Side::Backend => &mut statistics.backend,
-    });
-}
-
 /// Sends, waiting for room, unless the proxy is terminated meanwhile: `Ok(false)` then (the
 /// message is not sent: a send is cancel-safe).
 async fn send_unless_terminated(
-    socket: &Socket,
+    socket: &impl End,
     message: Message,
     control: &ProxyControl,
 ) -> Result<bool, Error> {
     let mut send = pin!(socket.send(message));
     loop {
         let changed = control.inner.changed.listen();
-        if control.inner.terminated.get() {
+        if control.is_terminated() {
             return Ok(false);
         }
         match select(send.as_mut(), changed).await {
@@ -255,7 +357,7 @@ async fn send_unless_terminated(
 }
 
 /// A send that failed other than for room: the socket is gone (the message with it).
-fn closed(error: crate::proto::SendError) -> Error {
+fn closed(error: SendError) -> Error {
     match error.kind {
         SendErrorKind::Closed => Error::Closed,
         kind => Error::Send(kind),

@@ -11,6 +11,7 @@ use futures_util::future::{Either, select};
 use monocoque_core::{Backoff, Endpoint, EndpointError, Message, PeerId};
 
 use super::connection::{PipeFor, serve};
+use super::inproc;
 use super::monitor::{Monitor, MonitorEvent, MonitorEventKind, MonitorMask};
 use super::options::{OptionError, OptionName, SocketOptions, random_seed};
 use super::shared::Shared;
@@ -140,6 +141,8 @@ struct Bound {
     actual: Endpoint,
     accept: JoinHandle<()>,
     connections: Rc<RefCell<Vec<JoinHandle<()>>>>,
+    /// An `inproc://` name, freed with this.
+    _name: Option<inproc::NameGuard>,
 }
 
 #[derive(Debug)]
@@ -201,6 +204,9 @@ impl Socket {
     pub async fn bind(&self, endpoint: &str) -> Result<Endpoint, Error> {
         in_runtime()?;
         let requested: Endpoint = endpoint.parse()?;
+        if let Endpoint::Inproc(name) = &requested {
+            return self.bind_inproc(endpoint, name.clone(), requested.clone());
+        }
         let options = self.shared.options.borrow().clone();
         let (listener, actual) = match Listener::bind(&requested, &options).await {
             Ok(bound) => bound,
@@ -237,8 +243,51 @@ impl Socket {
             actual: actual.clone(),
             accept,
             connections,
+            _name: None,
         });
         Ok(actual)
+    }
+
+    fn bind_inproc(
+        &self,
+        endpoint: &str,
+        name: String,
+        requested: Endpoint,
+    ) -> Result<Endpoint, Error> {
+        let (listener, guard) = inproc::Listener::bind(&name).map_err(|source| {
+            self.shared.emit(|| {
+                MonitorEvent::new(
+                    MonitorEventKind::BindFailed {
+                        error: source.to_string(),
+                    },
+                    endpoint,
+                )
+            });
+            Error::Bind {
+                endpoint: endpoint.to_owned(),
+                source,
+            }
+        })?;
+        let label: Rc<str> = requested.to_string().into();
+        self.shared
+            .emit(|| MonitorEvent::new(MonitorEventKind::Listening, &label));
+        let connections = Rc::new(RefCell::new(Vec::new()));
+        let accept = compio::runtime::spawn(accept_inproc(
+            self.shared.clone(),
+            listener,
+            label,
+            connections.clone(),
+        ));
+        let mut endpoints = self.endpoints.borrow_mut();
+        endpoints.last = Some(requested.clone());
+        endpoints.bound.push(Bound {
+            requested: requested.clone(),
+            actual: requested.clone(),
+            accept,
+            connections,
+            _name: Some(guard),
+        });
+        Ok(requested)
     }
 
     /// Connects to `endpoint` in the background, reconnecting whenever the connection is lost.
@@ -288,7 +337,15 @@ impl Socket {
 
     fn start_connecting(&self, endpoint: Endpoint, id: PeerId) {
         tracing::info!(%endpoint, socket_type = %self.shared.socket_type, "connecting");
-        let task = compio::runtime::spawn(connect_loop(self.shared.clone(), endpoint.clone(), id));
+        let task = match &endpoint {
+            Endpoint::Inproc(name) => compio::runtime::spawn(connect_inproc(
+                self.shared.clone(),
+                name.clone(),
+                endpoint.to_string().into(),
+                id,
+            )),
+            _ => compio::runtime::spawn(connect_loop(self.shared.clone(), endpoint.clone(), id)),
+        };
         let mut endpoints = self.endpoints.borrow_mut();
         endpoints.last = Some(endpoint.clone());
         endpoints.connected.push(Connected { endpoint, task });
@@ -640,6 +697,67 @@ async fn accept_loop(
                 compio::time::sleep(Duration::from_millis(10)).await;
             }
         }
+    }
+}
+
+async fn accept_inproc(
+    shared: Rc<Shared>,
+    listener: inproc::Listener,
+    endpoint: Rc<str>,
+    connections: Rc<RefCell<Vec<JoinHandle<()>>>>,
+) {
+    loop {
+        let link = listener.accept().await;
+        let task = compio::runtime::spawn({
+            let shared = shared.clone();
+            let endpoint = endpoint.clone();
+            async move {
+                let _end = inproc::serve(
+                    shared,
+                    link,
+                    inproc::Side::Bind,
+                    PipeFor::Accepted,
+                    endpoint,
+                )
+                .await;
+            }
+        });
+        let mut connections = connections.borrow_mut();
+        connections.retain(|c| !c.is_finished());
+        connections.push(task);
+    }
+}
+
+/// Links to the socket bound to `name`, now or once one binds, and again after it goes (as a
+/// stream endpoint reconnects).
+async fn connect_inproc(shared: Rc<Shared>, name: String, endpoint: Rc<str>, id: PeerId) {
+    let _owner = PipeOwner {
+        shared: shared.clone(),
+        id,
+    };
+    let mut backoff = backoff(&shared.options.borrow());
+    loop {
+        let link = inproc::connect(&name);
+        let end = inproc::serve(
+            shared.clone(),
+            link,
+            inproc::Side::Connect,
+            PipeFor::Connecting(id),
+            endpoint.clone(),
+        )
+        .await;
+        if !end.allows_reconnect() || !shared.options.borrow().reconnect {
+            return;
+        }
+        if end == DisconnectReason::PeerClosed {
+            // The binder went away after a working link: the next one may come at once.
+            backoff = self::backoff(&shared.options.borrow());
+            continue;
+        }
+        // Refused by the pattern (a second PAIR peer, a routing id in use): not in a loop.
+        let interval = backoff.next().unwrap_or(Duration::from_millis(100));
+        shared.emit(|| MonitorEvent::new(MonitorEventKind::ConnectRetried { interval }, &endpoint));
+        compio::time::sleep(interval).await;
     }
 }
 

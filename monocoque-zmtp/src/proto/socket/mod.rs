@@ -429,6 +429,54 @@ impl SocketCore {
         self.pipes.drain_out(id, out, max_bytes)
     }
 
+    /// Takes what is queued for `id` without encoding it, for a peer in the same process:
+    /// subscriptions into `subscriptions`, up to `max` messages into `messages`. The messages
+    /// still count against the send high-water mark until
+    /// [`settle_outgoing`](Self::settle_outgoing) says the peer has queued them, so that both
+    /// sides together hold what both high-water marks allow (libzmq's `inproc` semantics).
+    /// Returns the number of messages taken.
+    ///
+    /// ```
+    /// use monocoque_core::Message;
+    /// use monocoque_zmtp::proto::{Origin, PatternOptions, PeerInfo, SocketCore, SocketType};
+    ///
+    /// let options = PatternOptions { send_hwm: 2, ..PatternOptions::default() };
+    /// let mut push = SocketCore::new(SocketType::Push, options);
+    /// let id = push.attach(Origin::Connect);
+    /// push.connected(id, PeerInfo::new(SocketType::Pull));
+    /// push.send(Message::from("a")).unwrap();
+    /// push.send(Message::from("b")).unwrap();
+    /// let (mut subscriptions, mut messages) = (Vec::new(), Vec::new());
+    /// assert_eq!(push.take_outgoing(id, 10, &mut subscriptions, &mut messages), 2);
+    /// // Taken but not settled: still at the high-water mark.
+    /// assert!(push.send(Message::from("c")).is_err());
+    /// push.settle_outgoing(id, 2);
+    /// assert!(push.send(Message::from("c")).is_ok());
+    /// ```
+    pub fn take_outgoing(
+        &mut self,
+        id: PeerId,
+        max: usize,
+        subscriptions: &mut Vec<Subscription>,
+        messages: &mut Vec<Message>,
+    ) -> usize {
+        self.pipes.take_out(id, max, subscriptions, messages)
+    }
+
+    /// Uncounts `n` messages taken by [`take_outgoing`](Self::take_outgoing) that the peer has
+    /// queued. Returns how many were uncounted; a driver wakes blocked senders when it is not
+    /// zero.
+    pub fn settle_outgoing(&mut self, id: PeerId, n: usize) -> usize {
+        self.pipes.settle_out(id, n)
+    }
+
+    /// Puts back, first in the queue and in their order, messages taken by
+    /// [`take_outgoing`](Self::take_outgoing) that a peer which went away never queued: a
+    /// connecting pipe sends them to the next peer instead of losing them.
+    pub fn reclaim_outgoing(&mut self, id: PeerId, messages: Vec<Message>) {
+        self.pipes.reclaim_out(id, messages);
+    }
+
     /// Whether there are events to take.
     pub fn has_events(&self) -> bool {
         self.pipes.has_events()

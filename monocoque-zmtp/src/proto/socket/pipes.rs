@@ -152,6 +152,9 @@ pub struct Pipe {
     out_hwm: HighWaterMark,
     inbound: VecDeque<Message>,
     in_hwm: HighWaterMark,
+    /// Messages taken by [`Pipes::take_out`] that still count against the send high-water mark
+    /// until the peer settles them.
+    in_transit: usize,
     /// Detached, kept only until the application has read what it received.
     draining: bool,
 }
@@ -266,6 +269,7 @@ impl Pipes {
             out_hwm: HighWaterMark::from_option_value(self.options.send_hwm),
             inbound: VecDeque::new(),
             in_hwm: HighWaterMark::from_option_value(self.options.recv_hwm),
+            in_transit: 0,
             draining: false,
         });
         self.rotation.join(id);
@@ -285,6 +289,7 @@ impl Pipes {
             pipe.peer = None;
             pipe.out.clear();
             pipe.out_hwm.clear();
+            pipe.in_transit = 0;
             pipe.subscriptions.clear();
             self.leave_rotation(id);
         }
@@ -356,6 +361,10 @@ impl Pipes {
         if let Some(pipe) = self.table.get_mut(id) {
             pipe.peer = None;
             pipe.subscriptions.clear();
+            // What the lost peer took is its own now (it may still deliver it); it no longer
+            // counts here.
+            pipe.out_hwm.release_n(pipe.in_transit);
+            pipe.in_transit = 0;
             if immediate {
                 // Only completed connections hold messages: what waited for this one is gone.
                 pipe.out.clear();
@@ -568,6 +577,55 @@ impl Pipes {
         }
         taken
     }
+
+    /// Takes what is queued for `id` as it is (subscriptions first, then up to `max` messages)
+    /// for a peer in this process. The messages keep counting against the send high-water mark
+    /// until [`settle_out`](Self::settle_out), so that the peer's queue and this one together
+    /// hold no more than both limits. Returns the number of messages taken.
+    pub(crate) fn take_out(
+        &mut self,
+        id: PeerId,
+        max: usize,
+        subscriptions: &mut Vec<Subscription>,
+        messages: &mut Vec<Message>,
+    ) -> usize {
+        let Some(pipe) = self.table.get_mut(id) else {
+            return 0;
+        };
+        if pipe.peer.is_none() {
+            return 0;
+        }
+        subscriptions.extend(pipe.subscriptions.drain(..));
+        let n = pipe.out.len().min(max);
+        messages.extend(pipe.out.drain(..n));
+        pipe.in_transit += n;
+        n
+    }
+
+    /// Uncounts `n` messages taken by [`take_out`](Self::take_out) that the peer has now queued
+    /// on its side. Returns how many were uncounted (none once the peer is gone).
+    pub(crate) fn settle_out(&mut self, id: PeerId, n: usize) -> usize {
+        let Some(pipe) = self.table.get_mut(id) else {
+            return 0;
+        };
+        let n = n.min(pipe.in_transit);
+        pipe.in_transit -= n;
+        pipe.out_hwm.release_n(n);
+        n
+    }
+
+    /// Puts back at the front of the queue, in order, messages taken by
+    /// [`take_out`](Self::take_out) that the peer never queued.
+    pub(crate) fn reclaim_out(&mut self, id: PeerId, messages: Vec<Message>) {
+        let Some(pipe) = self.table.get_mut(id) else {
+            return;
+        };
+        let n = messages.len().min(pipe.in_transit);
+        pipe.in_transit -= n;
+        for message in messages.into_iter().take(n).rev() {
+            pipe.out.push_front(message);
+        }
+    }
 }
 
 impl Pipes {
@@ -575,11 +633,12 @@ impl Pipes {
     /// fair-queue holds exactly the pipes with input, the rotation exactly the pipes not draining.
     pub(crate) fn check_invariants(&self) -> Result<(), String> {
         for (id, pipe) in self.table.iter() {
-            if pipe.out_hwm.len() != pipe.out.len() {
+            if pipe.out_hwm.len() != pipe.out.len() + pipe.in_transit {
                 return Err(format!(
-                    "{id:?}: send count {} for {} queued",
+                    "{id:?}: send count {} for {} queued and {} in transit",
                     pipe.out_hwm.len(),
-                    pipe.out.len()
+                    pipe.out.len(),
+                    pipe.in_transit
                 ));
             }
             if pipe.in_hwm.len() != pipe.inbound.len() {
