@@ -3,7 +3,8 @@
 # (zmq.rs), monocoque-rs and a raw-socket floor, in the same run, two processes per measurement:
 # PUSH/PULL throughput (64 B, 1 KiB, 64 KiB, 1 MiB; TCP and IPC; unpinned and pinned), REQ/REP
 # round trips (p50, p99, p99.9), PUB/SUB fan-out to 10 and 100 subscribers, DEALER/ROUTER with
-# 1,000 peers, and the CPU time of each side. Prints a table with each figure as a ratio to
+# 1,000 peers, and the CPU time of each side; then, one process each, PUSH/PULL over inproc and
+# messages through a ROUTER/DEALER proxy (libzmq's zmq_proxy beside monocoque::proxy). Prints a table with each figure as a ratio to
 # libzmq from the same round and monocoque's targets, and draws a chart.
 # Method, caveats and the last full run: docs/PERFORMANCE.md.
 #

@@ -61,7 +61,17 @@ impl Row {
                 }
             ),
             Kind::Router => format!("dealer/router x{}", self.peers),
+            Kind::Proxy => format!(
+                "router/dealer proxy {} {}",
+                size_label(self.size),
+                self.transport
+            ),
         }
+    }
+
+    /// Whether one process does it all (its own threads): the inproc and proxy rows.
+    pub fn single_process(&self) -> bool {
+        self.transport == Transport::Inproc || self.kind == Kind::Proxy
     }
 
     pub fn config(&self, lib: Lib, role: Role, endpoint: String) -> Config {
@@ -104,11 +114,20 @@ pub fn measure(
     let bind = match row.transport {
         Transport::Tcp => "tcp://127.0.0.1:0".to_owned(),
         Transport::Ipc => format!("ipc://{}", ipc_path.display()),
+        Transport::Inproc => "inproc://monocoque-bench".to_owned(),
     };
     let result = (|| -> Result<Sample, String> {
         let server_config = row.config(lib, Role::Server, bind);
         let mut server = Child::spawn(exe, "server", row.pinned, &wrap.server, &server_config)?;
         let endpoint = server.expect("endpoint", deadline)?;
+        if row.single_process() {
+            let fields = parse_result(&server.expect("result", deadline)?)?;
+            server.close_stdin();
+            let grace = deadline.max(Instant::now() + Duration::from_secs(10));
+            // Both sides' CPU time is the one process's, counted as the receiver's.
+            let cpu = server.wait(grace)?;
+            return figures(row, &fields, cpu, 0.0);
+        }
         let client_config = row.config(lib, Role::Client, endpoint);
         let mut client = Child::spawn(exe, "client", row.pinned, &wrap.client, &client_config)?;
         let mut fields = HashMap::new();
@@ -124,6 +143,7 @@ pub fn measure(
                 fields.extend(parse_result(&server.expect("result", deadline)?)?);
                 fields.extend(parse_result(&client.expect("result", deadline)?)?);
             }
+            Kind::Proxy => unreachable!("one process"),
         }
         // Both sides exit once their stdin closes; their CPU time comes with their exit.
         server.close_stdin();
@@ -152,7 +172,7 @@ fn figures(
     let mut s = Sample::new();
     let per_million = |cpu: f64, n: f64| cpu / n.max(1.0) * 1e6;
     match row.kind {
-        Kind::Thr => {
+        Kind::Thr | Kind::Proxy => {
             let secs = (get("elapsed_ns")? / 1e9).max(1e-9);
             let rate = (get("msgs")? - 1.0) / secs;
             s.insert("msgs_per_s", rate);

@@ -29,7 +29,7 @@ use std::time::{Duration, Instant};
 
 use common::BoxError;
 use harness::{Row, Wrap};
-use spec::{Config, Kind, Lib, Transport};
+use spec::{Config, Kind, Lib, Role, Transport};
 
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
@@ -68,6 +68,22 @@ fn child(args: &[String]) -> Result<bool, BoxError> {
     if config.kind == Kind::Router {
         common::raise_fd_limit();
     }
+    // Inproc: the sending side runs on a thread of this process, connected before the bind
+    // (both libraries allow that order).
+    let sender = (config.transport == Transport::Inproc && config.role == Role::Server).then(|| {
+        let mut client = config.clone();
+        client.role = Role::Client;
+        std::thread::spawn(move || run_lib(&client).map_err(|e| e.to_string()))
+    });
+    run_lib(&config)?;
+    if let Some(sender) = sender {
+        sender.join().map_err(|_| "the sending thread panicked")??;
+    }
+    Ok(true)
+}
+
+fn run_lib(config: &Config) -> Result<(), BoxError> {
+    let config = config.clone();
     match config.lib {
         Lib::Zmq => libs::zmq::run(&config)?,
         Lib::Mono => libs::mono::run(&config)?,
@@ -77,7 +93,7 @@ fn child(args: &[String]) -> Result<bool, BoxError> {
         Lib::Raw => libs::raw::run(&config)?,
         Lib::MonoHandle => libs::handle::run(&config)?,
     }
-    Ok(true)
+    Ok(())
 }
 
 /// The rows, in table order. Message counts are fixed per row and the same for every library.
@@ -133,6 +149,19 @@ pub fn rows(latency_pinned: bool) -> Vec<Row> {
             });
         }
     }
+    for (size, count) in [(64, 2_000_000), (1024, 1_000_000)] {
+        rows.push(thr(Transport::Inproc, size, count, false));
+    }
+    rows.push(Row {
+        kind: Kind::Proxy,
+        transport: Transport::Tcp,
+        size: 64,
+        count: 500_000,
+        warmup: 0,
+        peers: 1,
+        hwm: None,
+        pinned: false,
+    });
     rows.push(Row {
         kind: Kind::Router,
         transport: Transport::Tcp,
@@ -174,14 +203,15 @@ fn single(args: &[String]) -> Result<bool, BoxError> {
                     "lat" => Kind::Lat,
                     "fanout" => Kind::Fanout,
                     "router" => Kind::Router,
+                    "proxy" => Kind::Proxy,
                     _ => return Err(format!("kind={value}").into()),
                 }
             }
             "transport" => {
-                row.transport = if value == "ipc" {
-                    Transport::Ipc
-                } else {
-                    Transport::Tcp
+                row.transport = match value {
+                    "ipc" => Transport::Ipc,
+                    "inproc" => Transport::Inproc,
+                    _ => Transport::Tcp,
                 }
             }
             "size" => row.size = value.parse()?,

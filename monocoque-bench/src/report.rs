@@ -194,7 +194,7 @@ fn lines(rows: &[Row]) -> Vec<Line> {
         };
         match row.kind {
             Kind::Thr if row.size >= 64 << 10 => push("mb_per_s", label, Unit::Bandwidth),
-            Kind::Thr => push("msgs_per_s", label, Unit::Rate),
+            Kind::Thr | Kind::Proxy => push("msgs_per_s", label, Unit::Rate),
             Kind::Lat => {
                 push("p50_us", format!("{label} p50"), Unit::Micros);
                 push("p99_us", format!("{label} p99"), Unit::Micros);
@@ -352,7 +352,7 @@ pub fn table(args: &[String]) -> Result<bool, BoxError> {
         .map(|row| {
             Lib::ALL
                 .iter()
-                .map(|lib| match lib.unsupported(row.kind, row.hwm) {
+                .map(|lib| match lib.unsupported(row.kind, row.transport, row.hwm) {
                     Some(reason) => Cell::NotApplicable(reason),
                     None if !o.libs.contains(lib) => Cell::NotApplicable("not selected (libs=)"),
                     None => Cell::Rounds(Vec::new()),
@@ -431,7 +431,7 @@ pub fn table(args: &[String]) -> Result<bool, BoxError> {
 fn brief(row: &Row, s: &Sample) -> String {
     let g = |k| s.get(k).copied().unwrap_or(f64::NAN);
     match row.kind {
-        Kind::Thr => format!(
+        Kind::Thr | Kind::Proxy => format!(
             "{} {}  cpu s/M send {:.2} recv {:.2}",
             format_value(Unit::Rate, g("msgs_per_s")),
             format_value(Unit::Bandwidth, g("mb_per_s")),

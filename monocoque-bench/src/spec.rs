@@ -65,7 +65,22 @@ impl Lib {
     }
 
     /// Why this library cannot do this measurement, if it cannot.
-    pub fn unsupported(self, kind: Kind, hwm: Option<u32>) -> Option<&'static str> {
+    pub fn unsupported(
+        self,
+        kind: Kind,
+        transport: Transport,
+        hwm: Option<u32>,
+    ) -> Option<&'static str> {
+        let own_process = matches!(self, Self::Zmq | Self::Mono | Self::MonoHandle);
+        if (transport == Transport::Inproc || kind == Kind::Proxy) && !own_process {
+            return Some(
+                "inproc and proxy rows: libzmq, monocoque and its handles only (one process, \
+                 several threads)",
+            );
+        }
+        if kind == Kind::Proxy && self == Self::MonoHandle {
+            return Some("monocoque-handle: the proxy row runs the compio sockets' proxy");
+        }
         match (self, kind) {
             (Self::MonoHandle, Kind::Fanout | Kind::Router) => Some(
                 "monocoque-handle: the handle rows are throughput and latency from a plain thread",
@@ -102,6 +117,8 @@ pub enum Kind {
     Fanout,
     /// n DEALER -> ROUTER.
     Router,
+    /// DEALER -> ROUTER | proxy | DEALER -> DEALER, one process, three threads.
+    Proxy,
 }
 
 impl Kind {
@@ -111,6 +128,7 @@ impl Kind {
             Self::Lat => "lat",
             Self::Fanout => "fanout",
             Self::Router => "router",
+            Self::Proxy => "proxy",
         }
     }
 }
@@ -119,6 +137,8 @@ impl Kind {
 pub enum Transport {
     Tcp,
     Ipc,
+    /// Both sides in one process, on two threads.
+    Inproc,
 }
 
 impl fmt::Display for Transport {
@@ -126,6 +146,7 @@ impl fmt::Display for Transport {
         f.pad(match self {
             Self::Tcp => "tcp",
             Self::Ipc => "ipc",
+            Self::Inproc => "inproc",
         })
     }
 }
@@ -215,14 +236,20 @@ impl Config {
                         "lat" => Kind::Lat,
                         "fanout" => Kind::Fanout,
                         "router" => Kind::Router,
-                        _ => return Err(format!("kind={value}: thr, lat, fanout, router").into()),
+                        "proxy" => Kind::Proxy,
+                        _ => {
+                            return Err(
+                                format!("kind={value}: thr, lat, fanout, router, proxy").into()
+                            );
+                        }
                     })
                 }
                 "transport" => {
                     transport = match value {
                         "tcp" => Transport::Tcp,
                         "ipc" => Transport::Ipc,
-                        _ => return Err(format!("transport={value}: tcp or ipc").into()),
+                        "inproc" => Transport::Inproc,
+                        _ => return Err(format!("transport={value}: tcp, ipc or inproc").into()),
                     }
                 }
                 "size" => size = value.parse()?,

@@ -24,6 +24,7 @@ fn wait_quit() {
 pub fn run(config: &Config) -> Result<(), BoxError> {
     let payload = Bytes::from(common::payload(config.size));
     match (config.kind, config.role) {
+        (Kind::Proxy, _) => return Err("no proxy row for this library".into()),
         (Kind::Thr, Role::Server) => {
             let pull = PullSocket::new()?;
             common::announce(&pull.bind(&config.endpoint)?.to_string());

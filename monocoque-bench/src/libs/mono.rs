@@ -33,6 +33,8 @@ fn options(config: &Config) -> SocketOptions {
 async fn role(config: &Config) -> Result<(), BoxError> {
     let payload = Bytes::from(common::payload(config.size));
     match (config.kind, config.role) {
+        (Kind::Proxy, Role::Server) => proxy_row(config, payload).await?,
+        (Kind::Proxy, Role::Client) => return Err("the proxy row is one process".into()),
         (Kind::Thr, Role::Server) => {
             let pull = PullSocket::new();
             common::announce(&pull.bind(&config.endpoint).await?.to_string());
@@ -186,4 +188,59 @@ async fn role(config: &Config) -> Result<(), BoxError> {
         }
     }
     common::exit_now()
+}
+
+/// DEALER -> ROUTER | `monocoque::proxy` | DEALER -> DEALER over tcp: the broker and the sender
+/// on threads of their own, the receiver here.
+async fn proxy_row(config: &Config, payload: Bytes) -> Result<(), BoxError> {
+    let (endpoints, bound) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let broker = async {
+            let frontend = RouterSocket::new();
+            let front = frontend.bind("tcp://127.0.0.1:0").await?.to_string();
+            let backend = DealerSocket::new();
+            let back = backend.bind("tcp://127.0.0.1:0").await?.to_string();
+            endpoints.send((front, back))?;
+            let control = monocoque::ProxyControl::new();
+            monocoque::proxy(&frontend, &backend, None, &control).await?;
+            Ok::<_, BoxError>(())
+        };
+        match compio::runtime::Runtime::new() {
+            Ok(runtime) => runtime.block_on(broker),
+            Err(error) => Err(error.into()),
+        }
+    });
+    let (front, back) = bound.recv()?;
+    let count = config.count;
+    std::thread::spawn(move || {
+        let send = async {
+            let dealer = DealerSocket::new();
+            dealer.connect(&front)?;
+            for _ in 0..count {
+                dealer.send(payload.clone()).await?;
+            }
+            common::compio_wait_quit().await;
+            Ok::<_, BoxError>(())
+        };
+        match compio::runtime::Runtime::new() {
+            Ok(runtime) => runtime.block_on(send),
+            Err(error) => Err(error.into()),
+        }
+    });
+    let receiver = DealerSocket::new();
+    receiver.connect(&back)?;
+    common::announce(&back);
+    let last = |message: &Message| message.frames().last().map(|f| f.to_vec());
+    let check = |message: Message| -> Result<(), BoxError> {
+        let body = last(&message).ok_or("an empty message")?;
+        common::check_frames(std::iter::once(&body[..]), config.size)
+    };
+    check(receiver.recv().await?)?;
+    let start = Instant::now();
+    for _ in 1..config.count {
+        check(receiver.recv().await?)?;
+    }
+    common::report_thr(start.elapsed(), config.count);
+    common::compio_wait_quit().await;
+    Ok(())
 }

@@ -119,6 +119,7 @@ async fn req_loop<S: AsyncRead + AsyncWrite + Unpin>(
 
 async fn role(config: &Config) -> Result<(), BoxError> {
     match (config.kind, config.role) {
+        (Kind::Proxy, _) => return Err("no proxy row for this library".into()),
         (Kind::Thr, Role::Server) => match listen(config).await? {
             Listener::Tcp(l) => {
                 let (stream, _) = l.accept().await?;

@@ -49,6 +49,7 @@ async fn connect(ctx: &Context, kind: SocketType, config: &Config) -> Result<Soc
 async fn role(ctx: &Context, config: &Config) -> Result<(), BoxError> {
     let payload = Bytes::from(common::payload(config.size));
     match (config.kind, config.role) {
+        (Kind::Proxy, _) => return Err("no proxy row for this library".into()),
         (Kind::Thr, Role::Server) => {
             let pull = bind(ctx, SocketType::Pull, config).await?;
             check(&pull.recv().await?, config.size)?;

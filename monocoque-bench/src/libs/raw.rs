@@ -102,6 +102,7 @@ fn framed(size: usize) -> Vec<u8> {
 pub fn run(config: &Config) -> Result<(), BoxError> {
     let mut body = Vec::with_capacity(config.size);
     match (config.kind, config.role) {
+        (Kind::Proxy, _) => return Err("no proxy row for this library".into()),
         (Kind::Thr, Role::Server) => {
             let mut reader = BufReader::with_capacity(BUFFER, accept(config)?);
             read_buffered(&mut reader, &mut body)?;

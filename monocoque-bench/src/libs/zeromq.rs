@@ -43,6 +43,7 @@ async fn connect<S: Socket>(mut socket: S, config: &Config) -> Result<S, BoxErro
 async fn role(config: &Config) -> Result<(), BoxError> {
     let payload = Bytes::from(common::payload(config.size));
     match (config.kind, config.role) {
+        (Kind::Proxy, _) => return Err("no proxy row for this library".into()),
         (Kind::Thr, Role::Server) => {
             let mut pull = bind(PullSocket::new(), config).await?;
             check(&pull.recv().await?, config.size)?;

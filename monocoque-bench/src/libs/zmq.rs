@@ -6,8 +6,12 @@ use std::time::Instant;
 use crate::common::{self, BoxError, Latencies, QUIT, SubStats};
 use crate::spec::{Config, Kind, Role};
 
+/// One context for the process: inproc endpoints are per context, and a context is never
+/// terminated (terminating waits for every socket of every thread).
+static CONTEXT: std::sync::LazyLock<zmq::Context> = std::sync::LazyLock::new(zmq::Context::new);
+
 pub fn run(config: &Config) -> Result<(), BoxError> {
-    let context = zmq::Context::new();
+    let context = &*CONTEXT;
     let payload = common::payload(config.size);
     // libzmq spells "any port" as `*`.
     let bind_endpoint = match config.endpoint.strip_suffix(":0") {
@@ -32,6 +36,8 @@ pub fn run(config: &Config) -> Result<(), BoxError> {
     };
     let mut message = zmq::Message::new();
     match (config.kind, config.role) {
+        (Kind::Proxy, Role::Server) => proxy_row(config, &payload)?,
+        (Kind::Proxy, Role::Client) => return Err("the proxy row is one process".into()),
         (Kind::Thr, Role::Server) => {
             let pull = bind(zmq::PULL)?;
             pull.recv(&mut message, 0)?;
@@ -213,4 +219,52 @@ fn check(message: &zmq::Message, size: usize) -> Result<(), BoxError> {
         return Err("received a multipart message, expected one frame".into());
     }
     common::check(message, size)
+}
+
+/// DEALER -> ROUTER | `zmq_proxy` | DEALER -> DEALER over tcp: the broker and the sender on
+/// threads of their own, the receiver here.
+fn proxy_row(config: &Config, payload: &[u8]) -> Result<(), BoxError> {
+    let context = &*CONTEXT;
+    let frontend = context.socket(zmq::ROUTER)?;
+    frontend.bind("tcp://127.0.0.1:*")?;
+    let backend = context.socket(zmq::DEALER)?;
+    backend.bind("tcp://127.0.0.1:*")?;
+    let endpoint = |socket: &zmq::Socket| -> Result<String, BoxError> {
+        Ok(socket
+            .get_last_endpoint()?
+            .map_err(|_| "libzmq returned a non-UTF-8 endpoint")?)
+    };
+    let (front, back) = (endpoint(&frontend)?, endpoint(&backend)?);
+    // Runs until the process exits.
+    std::thread::spawn(move || zmq::proxy(&frontend, &backend));
+    let sender = context.socket(zmq::DEALER)?;
+    sender.connect(&front)?;
+    let (count, payload) = (config.count, payload.to_vec());
+    std::thread::spawn(move || -> Result<(), zmq::Error> {
+        for _ in 0..count {
+            sender.send(&payload[..], 0)?;
+        }
+        QUIT.wait_blocking();
+        Ok(())
+    });
+    let receiver = context.socket(zmq::DEALER)?;
+    receiver.connect(&back)?;
+    common::announce(&back);
+    let mut message = zmq::Message::new();
+    let mut receive = || -> Result<(), BoxError> {
+        // The routing id the proxy passed on, then the body.
+        loop {
+            receiver.recv(&mut message, 0)?;
+            if !message.get_more() {
+                return common::check(&message, config.size);
+            }
+        }
+    };
+    receive()?;
+    let start = Instant::now();
+    for _ in 1..config.count {
+        receive()?;
+    }
+    common::report_thr(start.elapsed(), config.count);
+    Ok(())
 }
