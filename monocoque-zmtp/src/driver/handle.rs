@@ -18,7 +18,7 @@
 use std::future::Future;
 use std::pin::pin;
 use std::rc::Rc;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -28,6 +28,7 @@ use futures_util::future::{Either, select};
 use monocoque_core::{Endpoint, Message};
 
 use super::context::{Context, Job, Live, ON_IO_THREAD, not_on_io_thread};
+use super::mailbox::{Mailbox, Outbox};
 use super::monitor::{Monitor, MonitorMask};
 use super::options::SocketOptions;
 use super::poller::Interest;
@@ -98,12 +99,10 @@ struct Inner {
     socket_type: SocketType,
     /// `None` only while dropping.
     ends: Option<Ends>,
-    /// Room appeared in `outgoing` (the I/O side took messages).
-    outgoing_room: Arc<Event>,
-    /// Room appeared in `incoming` (a caller took a message).
-    incoming_room: Arc<Event>,
-    /// A message arrived in `incoming` (for pollers; free when nobody listens).
-    arrived: Arc<Event>,
+    /// What the handles send, for the socket to take.
+    outgoing: Arc<Outbox>,
+    /// What the socket received, for the handles to take.
+    incoming: Arc<Mailbox>,
     /// The socket has finished closing.
     closed: Arc<Closed>,
     timeouts: Mutex<(Option<Duration>, Option<Duration>)>,
@@ -111,8 +110,6 @@ struct Inner {
     /// reply has not gone. The lock-step rule is kept here, where a send or receive can still
     /// fail with it; the socket's side then never sees an out-of-turn call.
     turn: Mutex<bool>,
-    /// Messages taken from `incoming`, for waking the socket's side in batches.
-    taken: AtomicUsize,
     _context: Context,
 }
 
@@ -157,14 +154,13 @@ impl Closed {
 #[derive(Debug)]
 struct Ends {
     commands: flume::Sender<Command>,
-    outgoing: flume::Sender<Message>,
-    incoming: flume::Receiver<Message>,
 }
 
 impl Drop for Inner {
     fn drop(&mut self) {
         // The last handle is gone: close as `zmq_close` does, in the background.
         let Some(ends) = self.ends.take() else { return };
+        self.incoming.abandon();
         let close = move || {
             let _ = ends.commands.send(Command::Close);
             drop(ends);
@@ -205,21 +201,15 @@ impl Handle {
         let options = without_timeouts(options);
         let (commands, command_queue) = flume::unbounded::<Command>();
         // Half in the queue, half in the batch the socket's side has taken from it.
-        let (outgoing, outgoing_queue) = flume::bounded(HANDLE_QUEUE / 2);
-        let (incoming_queue, incoming) = flume::bounded(HANDLE_QUEUE);
-        let outgoing_room = Arc::new(Event::new());
-        let incoming_room = Arc::new(Event::new());
-        let arrived = Arc::new(Event::new());
+        let outgoing = Arc::new(Outbox::new(HANDLE_QUEUE / 2));
+        let incoming = Arc::new(Mailbox::new(HANDLE_QUEUE));
         let closed = Arc::new(Closed::default());
         let live = context.inner.live.clone();
         let (made, made_rx) = flume::bounded(1);
         let actor = Actor {
             commands: command_queue,
-            outgoing: outgoing_queue,
-            incoming: incoming_queue,
-            outgoing_room: outgoing_room.clone(),
-            incoming_room: incoming_room.clone(),
-            arrived: arrived.clone(),
+            outgoing: outgoing.clone(),
+            incoming: incoming.clone(),
             closed: closed.clone(),
             live: live.clone(),
         };
@@ -243,18 +233,12 @@ impl Handle {
         Ok(Self {
             inner: Arc::new(Inner {
                 socket_type,
-                ends: Some(Ends {
-                    commands,
-                    outgoing,
-                    incoming,
-                }),
-                outgoing_room,
-                incoming_room,
-                arrived,
+                ends: Some(Ends { commands }),
+                outgoing,
+                incoming,
                 closed,
                 timeouts: Mutex::new(timeouts),
                 turn: Mutex::new(false),
-                taken: AtomicUsize::new(0),
                 _context: context.clone(),
             }),
         })
@@ -469,15 +453,7 @@ impl Handle {
 
     /// Pushes `message` to the socket's side if the queue has room.
     fn queue(&self, message: Message) -> Result<(), SendError> {
-        match self.inner.ends().outgoing.try_send(message) {
-            Ok(()) => Ok(()),
-            Err(flume::TrySendError::Full(message)) => {
-                Err(SendError::new(SendErrorKind::WouldBlock, message))
-            }
-            Err(flume::TrySendError::Disconnected(message)) => {
-                Err(SendError::new(SendErrorKind::Closed, message))
-            }
-        }
+        self.inner.outgoing.try_push(message)
     }
 
     /// Sends `message`, blocking while the socket cannot take it, for at most the send timeout
@@ -510,7 +486,7 @@ impl Handle {
             Err(error) if error.kind == SendErrorKind::WouldBlock => error.message,
             other => return Ok(other),
         };
-        let listener = self.inner.outgoing_room.listen();
+        let listener = self.inner.outgoing.listen_room();
         match self.try_send(message) {
             Err(error) if error.kind == SendErrorKind::WouldBlock => Err((error.message, listener)),
             other => Ok(other),
@@ -581,10 +557,11 @@ impl Handle {
         if self.is_closed() {
             return interest;
         }
-        let ends = self.inner.ends();
         Interest {
-            readable: interest.readable && self.may_recv().is_ok() && !ends.incoming.is_empty(),
-            writable: interest.writable && self.may_send() && !ends.outgoing.is_full(),
+            readable: interest.readable
+                && self.may_recv().is_ok()
+                && !self.inner.incoming.is_empty(),
+            writable: interest.writable && self.may_send() && !self.inner.outgoing.is_full(),
         }
     }
 
@@ -592,10 +569,10 @@ impl Handle {
     pub(super) fn listen(&self, interest: Interest) -> Vec<event_listener::EventListener> {
         let mut listeners = vec![self.inner.closed.event.listen()];
         if interest.readable {
-            listeners.push(self.inner.arrived.listen());
+            listeners.push(self.inner.incoming.listen_arrived());
         }
         if interest.writable {
-            listeners.push(self.inner.outgoing_room.listen());
+            listeners.push(self.inner.outgoing.listen_room());
         }
         listeners
     }
@@ -624,24 +601,14 @@ impl Handle {
         if let Some(req) = self.lock_step() {
             *self.inner.turn.lock().unwrap_or_else(|e| e.into_inner()) = !req;
         }
-        // The socket's side, parked on a full queue, is woken once per quarter of it taken,
-        // not once per message.
-        if self.inner.taken.fetch_add(1, Ordering::Relaxed) % (HANDLE_QUEUE / 4) == 0 {
-            self.inner.incoming_room.notify(1);
-        }
     }
 
     /// Takes a received message if one is there.
     pub fn try_recv(&self) -> Result<Message, RecvError> {
         self.may_recv()?;
-        match self.inner.ends().incoming.try_recv() {
-            Ok(message) => {
-                self.took();
-                Ok(message)
-            }
-            Err(flume::TryRecvError::Empty) => Err(RecvError::WouldBlock),
-            Err(flume::TryRecvError::Disconnected) => Err(RecvError::Closed),
-        }
+        let message = self.inner.incoming.try_pop()?;
+        self.took();
+        Ok(message)
     }
 
     /// Receives a message, blocking for at most the receive timeout
@@ -660,12 +627,7 @@ impl Handle {
             Some(timeout) => self.recv_timeout(timeout),
             None => {
                 self.may_recv()?;
-                let message = self
-                    .inner
-                    .ends()
-                    .incoming
-                    .recv()
-                    .map_err(|_| RecvError::Closed)?;
+                let message = self.inner.incoming.pop_blocking(None)?;
                 self.took();
                 Ok(message)
             }
@@ -678,27 +640,19 @@ impl Handle {
             return self.try_recv();
         }
         self.may_recv()?;
-        match self.inner.ends().incoming.recv_timeout(timeout) {
-            Ok(message) => {
-                self.took();
-                Ok(message)
-            }
-            Err(flume::RecvTimeoutError::Timeout) => Err(RecvError::TimedOut),
-            Err(flume::RecvTimeoutError::Disconnected) => Err(RecvError::Closed),
-        }
+        let message = self
+            .inner
+            .incoming
+            .pop_blocking(Some(Instant::now() + timeout))?;
+        self.took();
+        Ok(message)
     }
 
     /// [`recv`](Self::recv) as a future for any runtime (without the receive timeout: wrap it
     /// in your runtime's timeout). Cancel-safe: a dropped future took nothing.
     pub async fn recv_async(&self) -> Result<Message, RecvError> {
         self.may_recv()?;
-        let message = self
-            .inner
-            .ends()
-            .incoming
-            .recv_async()
-            .await
-            .map_err(|_| RecvError::Closed)?;
+        let message = self.inner.incoming.pop().await?;
         self.took();
         Ok(message)
     }
@@ -717,14 +671,13 @@ impl Handle {
         if self.can_recv().is_err() || self.lock_step().is_some() {
             return futures_util::stream::empty().left_stream();
         }
-        let handle = self.clone();
-        let incoming = self.inner.ends().incoming.clone().into_stream();
-        incoming
-            .map(move |message| {
-                handle.took();
-                message
-            })
-            .right_stream()
+        futures_util::stream::unfold(self.clone(), |handle| async move {
+            let message = handle.inner.incoming.pop().await.ok()?;
+            handle.took();
+            Some((message, handle))
+        })
+        .boxed()
+        .right_stream()
     }
 
     /// A [`Sink`](futures_util::Sink) of messages for any runtime: `poll_ready` waits for room
@@ -784,8 +737,8 @@ impl futures_util::Sink<Message> for HandleSink {
     ) -> std::task::Poll<Result<(), SendError>> {
         use std::task::Poll;
         loop {
-            let outgoing = &self.handle.inner.ends().outgoing;
-            if outgoing.is_disconnected() {
+            let outgoing = &self.handle.inner.outgoing;
+            if outgoing.is_closed() {
                 return Poll::Ready(Err(SendError::new(SendErrorKind::Closed, Message::new())));
             }
             if !outgoing.is_full() {
@@ -793,7 +746,7 @@ impl futures_util::Sink<Message> for HandleSink {
                 return Poll::Ready(Ok(()));
             }
             match self.listener.as_mut() {
-                None => self.listener = Some(self.handle.inner.outgoing_room.listen()),
+                None => self.listener = Some(self.handle.inner.outgoing.listen_room()),
                 Some(listener) => {
                     if std::pin::Pin::new(listener).poll(cx).is_pending() {
                         return Poll::Pending;
@@ -828,11 +781,8 @@ impl futures_util::Sink<Message> for HandleSink {
 /// the socket and the handles' queues.
 struct Actor {
     commands: flume::Receiver<Command>,
-    outgoing: flume::Receiver<Message>,
-    incoming: flume::Sender<Message>,
-    outgoing_room: Arc<Event>,
-    incoming_room: Arc<Event>,
-    arrived: Arc<Event>,
+    outgoing: Arc<Outbox>,
+    incoming: Arc<Mailbox>,
     closed: Arc<Closed>,
     live: Arc<Live>,
 }
@@ -854,50 +804,65 @@ impl Actor {
             if !sends {
                 return;
             }
+            // Everything the handles queued, taken under one lock per batch, without a wake-up
+            // per message; the handles refill the queue while the batch goes out.
+            let mut batch = std::collections::VecDeque::new();
             loop {
-                let next = {
+                let filled = {
                     let listener = closing.event.listen();
-                    if closing.started() {
-                        None
-                    } else {
-                        match select(pin!(self.outgoing.recv_async()), listener).await {
-                            Either::Left((Ok(message), _)) => Some(message),
-                            Either::Left((Err(_), _)) | Either::Right(_) => None,
-                        }
-                    }
+                    !closing.started()
+                        && matches!(
+                            select(pin!(self.outgoing.filled()), listener).await,
+                            Either::Left(_)
+                        )
                 };
-                let Some(message) = next else { break };
-                // Everything else that is waiting, taken under one lock of the queue, without
-                // another wake-up; the handles may refill the queue while these go out.
-                let batch: Vec<Message> = self.outgoing.drain().collect();
-                self.outgoing_room.notify(usize::MAX);
-                let mut open = send_until_closed(&socket, message, &closing).await;
-                for message in batch {
+                if !filled {
+                    break;
+                }
+                self.outgoing.take_all(&mut batch);
+                let mut open = true;
+                while let Some(message) = batch.pop_front() {
+                    open = send_until_closed(&socket, message, &closing).await;
                     if !open {
                         break;
                     }
-                    open = send_until_closed(&socket, message, &closing).await;
                 }
                 if !open {
+                    batch.clear();
                     break;
                 }
             }
             // Closing: what the handles queued still goes, within the linger time.
-            while let Ok(message) = self.outgoing.try_recv() {
+            batch.extend(self.outgoing.close());
+            for message in batch {
                 if !send_until_closed(&socket, message, &closing).await {
                     break;
                 }
             }
-            self.outgoing_room.notify(usize::MAX);
         };
         let recv_pump = async {
             if !receives {
                 return std::future::pending::<()>().await;
             }
-            while let Ok(message) = socket.recv().await {
-                if !self.deliver(message).await {
+            // A batch per hand-over: what the socket has ready, as much as fits.
+            let mut batch = Vec::new();
+            loop {
+                self.incoming.wait_for_room().await;
+                if self.incoming.is_abandoned() {
                     break;
                 }
+                let Ok(message) = socket.recv().await else {
+                    break;
+                };
+                batch.push(message);
+                let room = self.incoming.room();
+                while batch.len() < room {
+                    match socket.try_recv() {
+                        Ok(message) => batch.push(message),
+                        Err(_) => break,
+                    }
+                }
+                self.incoming.push(&mut batch);
             }
             std::future::pending::<()>().await
         };
@@ -906,10 +871,10 @@ impl Actor {
             let req = socket.socket_type() == SocketType::Req;
             loop {
                 if req {
-                    let Ok(request) = self.outgoing.recv_async().await else {
-                        break;
+                    self.outgoing.filled().await;
+                    let Some(request) = self.outgoing.take_one() else {
+                        continue;
                     };
-                    self.outgoing_room.notify(usize::MAX);
                     if socket.send(request).await.is_err() {
                         break;
                     }
@@ -921,10 +886,12 @@ impl Actor {
                     break;
                 }
                 if !req {
-                    let Ok(reply) = self.outgoing.recv_async().await else {
-                        break;
+                    let reply = loop {
+                        self.outgoing.filled().await;
+                        if let Some(reply) = self.outgoing.take_one() {
+                            break reply;
+                        }
                     };
-                    self.outgoing_room.notify(usize::MAX);
                     if socket.send(reply).await.is_err() {
                         break;
                     }
@@ -936,7 +903,7 @@ impl Actor {
             drop((send_pump, recv_pump));
             let _ = select(pin!(commands), pin!(lock_step)).await;
             // What a REP was about to answer still goes, within the linger time.
-            while let Ok(message) = self.outgoing.try_recv() {
+            for message in self.outgoing.close() {
                 if !send_until_closed(&socket, message, &closing).await {
                     break;
                 }
@@ -949,8 +916,10 @@ impl Actor {
             };
             futures_util::future::join(until_closing, send_pump).await;
         }
-        // The handles' receivers see `Closed` once they have read what is queued.
-        drop(self.incoming);
+        // The handles' receivers see `Closed` once they have read what is queued, and their
+        // senders `Closed` from now on.
+        self.incoming.close();
+        let _ = self.outgoing.close();
         // Commands still running (a `wait_connected` with no peer) end with the socket: their
         // callers get `Closed`. The runtime drops a cancelled task's future on its next turn.
         drop(tasks.take());
@@ -973,24 +942,13 @@ impl Actor {
 impl Actor {
     /// Hands a received message to the handles, waiting while their queue is full. `false`
     /// when no handle is left to take it.
-    async fn deliver(&self, mut message: Message) -> bool {
-        loop {
-            match self.incoming.try_send(message) {
-                Ok(()) => {
-                    self.arrived.notify(usize::MAX);
-                    return true;
-                }
-                Err(flume::TrySendError::Full(back)) => {
-                    message = back;
-                    let listener = self.incoming_room.listen();
-                    if !self.incoming.is_full() {
-                        continue;
-                    }
-                    listener.await;
-                }
-                Err(flume::TrySendError::Disconnected(_)) => return false,
-            }
+    async fn deliver(&self, message: Message) -> bool {
+        self.incoming.wait_for_room().await;
+        if self.incoming.is_abandoned() {
+            return false;
         }
+        self.incoming.push(&mut vec![message]);
+        true
     }
 }
 
@@ -1020,12 +978,22 @@ async fn send_until_closed(socket: &Socket, message: Message, closing: &Closing)
     let open = |result: Result<(), SendError>| !matches!(result, Err(error) if error.kind == SendErrorKind::Closed);
     let mut send = pin!(socket.send(message));
     if !closing.started() {
-        let listener = closing.event.listen();
-        if !closing.started() {
-            match select(send.as_mut(), listener).await {
-                Either::Left((result, _)) => return open(result),
-                Either::Right(((), _)) => {}
+        // The closing phase is watched only while the send waits: most sends do not, and a
+        // listener per message would cost a lock and an allocation each.
+        let mut listener: Option<event_listener::EventListener> = None;
+        let sent = std::future::poll_fn(|cx| {
+            if let std::task::Poll::Ready(result) = send.as_mut().poll(cx) {
+                return std::task::Poll::Ready(Some(result));
             }
+            let listening = listener.get_or_insert_with(|| closing.event.listen());
+            if closing.started() || std::pin::Pin::new(listening).poll(cx).is_ready() {
+                return std::task::Poll::Ready(None);
+            }
+            std::task::Poll::Pending
+        })
+        .await;
+        if let Some(result) = sent {
+            return open(result);
         }
     }
     let Some(since) = closing.since.get() else {

@@ -6,6 +6,7 @@ mod connection;
 mod context;
 mod handle;
 mod inproc;
+mod mailbox;
 mod monitor;
 mod options;
 mod poller;
