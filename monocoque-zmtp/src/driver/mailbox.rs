@@ -213,10 +213,8 @@ pub(super) struct Outbox {
     capacity: usize,
     /// `OutQueue::closed`, readable without the lock.
     closed: AtomicBool,
-    /// The I/O side's task, while it waits for messages: one waiter, no lock to wake it.
+    /// The I/O side's task, while it waits for messages: one waiter, woken with no lock held.
     waiter: AtomicWaker,
-    /// The I/O side is waiting (its waker is registered).
-    waiting: AtomicBool,
     /// The I/O side took messages, or closed.
     room: Event,
 }
@@ -226,6 +224,8 @@ struct OutQueue {
     messages: VecDeque<Message>,
     /// The socket is closing: nothing more is taken.
     closed: bool,
+    /// The I/O side is waiting for messages (its waker is registered).
+    waiting: bool,
 }
 
 impl Outbox {
@@ -236,7 +236,6 @@ impl Outbox {
             capacity,
             closed: AtomicBool::new(false),
             waiter: AtomicWaker::new(),
-            waiting: AtomicBool::new(false),
             room: Event::new(),
         }
     }
@@ -266,12 +265,10 @@ impl Outbox {
             return Err(SendError::new(SendErrorKind::WouldBlock, message));
         }
         queue.messages.push_back(message);
-        self.len.store(queue.messages.len(), Ordering::SeqCst);
+        self.len.store(queue.messages.len(), Ordering::Release);
+        let wake = std::mem::take(&mut queue.waiting);
         drop(queue);
-        // Costs one atomic operation when the I/O side is not waiting, or was already woken.
-        // SeqCst, here and in `filled`: this side stores the length then reads the flag, that
-        // side stores the flag then reads the length; one of the two must see the other.
-        if self.waiting.swap(false, Ordering::SeqCst) {
+        if wake {
             self.waiter.wake();
         }
         Ok(())
@@ -320,12 +317,12 @@ impl Outbox {
                 return Poll::Ready(());
             }
             self.waiter.register(cx.waker());
-            self.waiting.store(true, Ordering::SeqCst);
-            // A push between the first look and the flag saw no waiter: look again.
-            if self.len.load(Ordering::SeqCst) > 0 {
-                self.waiting.store(false, Ordering::SeqCst);
+            // Under the lock, a push either came before (and is seen) or sees the flag.
+            let mut queue = self.queue();
+            if !queue.messages.is_empty() {
                 return Poll::Ready(());
             }
+            queue.waiting = true;
             Poll::Pending
         })
         .await;
