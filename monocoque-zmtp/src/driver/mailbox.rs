@@ -408,3 +408,98 @@ impl std::task::Wake for Unpark {
         self.0.unpark();
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+    use std::time::{Duration, Instant};
+
+    use bytes::Bytes;
+    use monocoque_core::Message;
+
+    use super::{Mailbox, Outbox};
+    use crate::proto::{RecvError, SendErrorKind};
+
+    fn num(n: u32) -> Message {
+        Message::single(Bytes::copy_from_slice(&n.to_be_bytes()))
+    }
+
+    fn read(message: &Message) -> u32 {
+        let mut bytes = [0; 4];
+        bytes.copy_from_slice(&message[0]);
+        u32::from_be_bytes(bytes)
+    }
+
+    /// Batches pushed while four threads block on the mailbox: every message is taken exactly
+    /// once, and every receiver ends with `Closed` (no wake-up lost, none left waiting).
+    #[test]
+    fn blocked_receivers_take_every_batch_once() {
+        const TOTAL: u32 = 100_000;
+        let mailbox = Arc::new(Mailbox::new(64));
+        let receivers: Vec<_> = (0..4)
+            .map(|_| {
+                let mailbox = mailbox.clone();
+                std::thread::spawn(move || {
+                    let mut got = Vec::new();
+                    loop {
+                        match mailbox.pop_blocking(Some(Instant::now() + Duration::from_secs(10))) {
+                            Ok(message) => got.push(read(&message)),
+                            Err(RecvError::Closed) => return got,
+                            Err(other) => panic!("{other:?}"),
+                        }
+                    }
+                })
+            })
+            .collect();
+        let mut next = 0;
+        let mut batch = Vec::new();
+        let runtime = compio::runtime::Runtime::new().unwrap();
+        while next < TOTAL {
+            runtime.block_on(mailbox.wait_for_room());
+            let room = mailbox.room().min(17);
+            for _ in 0..room.min((TOTAL - next) as usize) {
+                batch.push(num(next));
+                next += 1;
+            }
+            mailbox.push(&mut batch);
+        }
+        mailbox.close();
+        let mut all: Vec<u32> = receivers
+            .into_iter()
+            .flat_map(|r| r.join().unwrap())
+            .collect();
+        all.sort_unstable();
+        assert_eq!(all, (0..TOTAL).collect::<Vec<_>>());
+    }
+
+    #[test]
+    fn a_receive_times_out_and_a_closed_mailbox_says_so_after_its_messages() {
+        let mailbox = Mailbox::new(4);
+        let start = Instant::now();
+        let waited = mailbox.pop_blocking(Some(start + Duration::from_millis(20)));
+        assert_eq!(waited, Err(RecvError::TimedOut));
+        assert!(start.elapsed() >= Duration::from_millis(20));
+        mailbox.push(&mut vec![num(1)]);
+        mailbox.close();
+        assert_eq!(mailbox.try_pop().map(|m| read(&m)), Ok(1));
+        assert_eq!(mailbox.try_pop(), Err(RecvError::Closed));
+    }
+
+    #[test]
+    fn an_outbox_refuses_past_its_capacity_and_after_closing() {
+        let outbox = Outbox::new(2);
+        outbox.try_push(num(1)).unwrap();
+        outbox.try_push(num(2)).unwrap();
+        let full = outbox.try_push(num(3)).unwrap_err();
+        assert_eq!(full.kind, SendErrorKind::WouldBlock);
+        assert_eq!(read(&full.message), 3);
+        let mut taken = std::collections::VecDeque::new();
+        outbox.take_all(&mut taken);
+        assert_eq!(taken.iter().map(read).collect::<Vec<_>>(), [1, 2]);
+        outbox.try_push(num(4)).unwrap();
+        let left = outbox.close();
+        assert_eq!(left.iter().map(read).collect::<Vec<_>>(), [4]);
+        let closed = outbox.try_push(num(5)).unwrap_err();
+        assert_eq!(closed.kind, SendErrorKind::Closed);
+    }
+}
