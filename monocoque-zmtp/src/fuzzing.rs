@@ -187,10 +187,22 @@ fn next_op(input: &mut impl Iterator<Item = u8>) -> Option<Op> {
             subscribe: code & 0x80 == 0,
             topic: code >> 4,
         },
-        12 | 13 => Op::Drain {
+        12 => Op::Drain {
             pipe: next(),
             budget: code >> 4,
         },
+        13 => {
+            let pipe = next();
+            match (code >> 4) % 4 {
+                0 => Op::Drain {
+                    pipe,
+                    budget: code >> 6,
+                },
+                1 => Op::Take { pipe, max: next() },
+                2 => Op::Settle { pipe, n: next() },
+                _ => Op::Reclaim { pipe },
+            }
+        }
         14 => {
             let pipe = next();
             if code & 0x80 == 0 {

@@ -110,6 +110,10 @@ fn op() -> impl Strategy<Value = Op> {
         2 => (any::<bool>(), topic())
             .prop_map(|(subscribe, topic)| Op::Subscribe { subscribe, topic }),
         4 => (pipe(), any::<u8>()).prop_map(|(pipe, budget)| Op::Drain { pipe, budget }),
+        // A peer in this process: taken as messages, counted until settled or reclaimed.
+        2 => (pipe(), any::<u8>()).prop_map(|(pipe, max)| Op::Take { pipe, max }),
+        1 => (pipe(), any::<u8>()).prop_map(|(pipe, n)| Op::Settle { pipe, n }),
+        1 => pipe().prop_map(|pipe| Op::Reclaim { pipe }),
         1 => pipe().prop_map(|pipe| Op::Disconnected { pipe }),
         1 => pipe().prop_map(|pipe| Op::Detach { pipe }),
         1 => prop_oneof![

@@ -605,3 +605,34 @@ fn a_poller_sees_a_req_writable_only_in_its_turn() {
     assert_eq!(ready, [(0, Interest::READABLE)]);
     assert_eq!(req.recv().unwrap(), Message::from("question"));
 }
+
+/// A send high-water mark of 0 asks for no limit, as in libzmq: the handle's own queue then has
+/// none either, and sends with nobody to take them never wait.
+#[test]
+fn a_zero_high_water_mark_makes_the_handle_unbounded_too() {
+    let context = Context::new(1).unwrap();
+    let push = Handle::new(
+        &context,
+        SocketType::Push,
+        SocketOptions::new()
+            .send_hwm(0)
+            .linger(Some(Duration::ZERO)),
+    )
+    .unwrap();
+    push.connect("tcp://127.0.0.1:1").unwrap();
+    for n in 0..(8 * HANDLE_QUEUE) as u32 {
+        push.try_send(numbered(0, n))
+            .unwrap_or_else(|error| panic!("message {n} refused: {error}"));
+    }
+    // The default keeps its bound.
+    let bounded = Handle::new(
+        &context,
+        SocketType::Push,
+        SocketOptions::new().linger(Some(Duration::ZERO)),
+    )
+    .unwrap();
+    bounded.connect("tcp://127.0.0.1:1").unwrap();
+    let refused =
+        (0..(8 * HANDLE_QUEUE) as u32).find(|n| bounded.try_send(numbered(1, *n)).is_err());
+    assert!(refused.is_some(), "a default handle took everything");
+}

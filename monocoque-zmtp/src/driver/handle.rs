@@ -35,7 +35,9 @@ use super::poller::Interest;
 use super::socket::{Error, Socket};
 use crate::proto::{RecvError, SendError, SendErrorKind, SocketType};
 
-/// Messages each way between a handle and its socket, on top of the socket's high-water marks.
+/// Messages each way between a handle and its socket, on top of the socket's high-water marks
+/// (none in a direction whose high-water mark is 0 when the handle is made: that direction has
+/// no limit at all, as the option asks).
 pub const HANDLE_QUEUE: usize = 1024;
 
 /// Something to do with the socket, on its thread.
@@ -200,9 +202,18 @@ impl Handle {
         // timeout there would end its pumps.
         let options = without_timeouts(options);
         let (commands, command_queue) = flume::unbounded::<Command>();
-        // Half in the queue, half in the batch the socket's side has taken from it.
-        let outgoing = Arc::new(Outbox::new(HANDLE_QUEUE / 2));
-        let incoming = Arc::new(Mailbox::new(HANDLE_QUEUE));
+        // Half in the queue, half in the batch the socket's side has taken from it. A
+        // high-water mark of 0 (no limit, as in libzmq) makes that direction's queue unbounded
+        // too: the only way to ask for one.
+        let unbounded_if = |hwm: usize, bound: usize| if hwm == 0 { usize::MAX } else { bound };
+        let outgoing = Arc::new(Outbox::new(unbounded_if(
+            options.send_hwm_value(),
+            HANDLE_QUEUE / 2,
+        )));
+        let incoming = Arc::new(Mailbox::new(unbounded_if(
+            options.recv_hwm_value(),
+            HANDLE_QUEUE,
+        )));
         let closed = Arc::new(Closed::default());
         let live = context.inner.live.clone();
         let (made, made_rx) = flume::bounded(1);

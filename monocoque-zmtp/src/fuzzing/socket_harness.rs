@@ -156,6 +156,25 @@ pub(crate) enum Op {
         /// Picks the budget.
         budget: u8,
     },
+    /// `take_outgoing` of up to `max` (modulo 4) messages, for a peer in this process.
+    Take {
+        /// The pipe.
+        pipe: u8,
+        /// Picks the most messages.
+        max: u8,
+    },
+    /// `settle_outgoing` of `n` (modulo 4) messages taken.
+    Settle {
+        /// The pipe.
+        pipe: u8,
+        /// Picks how many.
+        n: u8,
+    },
+    /// `reclaim_outgoing` of every message taken and not settled.
+    Reclaim {
+        /// The pipe.
+        pipe: u8,
+    },
     /// `disconnected`.
     Disconnected {
         /// The pipe.
@@ -323,6 +342,9 @@ impl Harness {
             Op::Recv => self.recv(),
             Op::Subscribe { subscribe, topic } => self.subscribe(*subscribe, *topic),
             Op::Drain { pipe, budget } => self.drain(*pipe, *budget),
+            Op::Take { pipe, max } => self.take(*pipe, *max),
+            Op::Settle { pipe, n } => self.settle(*pipe, *n),
+            Op::Reclaim { pipe } => self.reclaim(*pipe),
             Op::Disconnected { pipe } => self.disconnected(*pipe),
             Op::Detach { pipe } => self.detach(*pipe),
             Op::SetOptions(change) => {
@@ -717,7 +739,8 @@ impl Harness {
     /// Whether load-balancing may pick pipe `k`.
     fn takes_traffic(&self, k: usize) -> bool {
         let p = &self.pipes[k];
-        let room = self.options.conflate || p.send_hwm == 0 || p.out.len() < p.send_hwm;
+        let room =
+            self.options.conflate || p.send_hwm == 0 || p.out.len() + p.held.len() < p.send_hwm;
         let up = p.peer.is_some() || (p.origin == Origin::Connect && !self.options.immediate);
         p.state == State::Attached && room && up
     }
@@ -1200,6 +1223,114 @@ impl Harness {
         Ok(())
     }
 
+    fn take(&mut self, pipe: u8, max: u8) -> Result<(), String> {
+        let Some(k) = self.pick(pipe) else {
+            return Ok(());
+        };
+        let max = usize::from(max % 4);
+        let id = self.pipes[k].id;
+        let (mut subscriptions, mut messages) = (Vec::new(), Vec::new());
+        let taken = self
+            .core
+            .take_outgoing(id, max, &mut subscriptions, &mut messages);
+        let conflate = self.options.conflate;
+        let p = &mut self.pipes[k];
+        if p.peer.is_none() {
+            ensure!(
+                taken == 0 && subscriptions.is_empty() && messages.is_empty(),
+                "{id}: {taken} messages taken without a connection"
+            );
+            return Ok(());
+        }
+        let expected: Vec<Subscription> = p.subscriptions_out.drain(..).collect();
+        ensure!(
+            subscriptions == expected,
+            "{id}: took subscriptions {subscriptions:?}, the model says {expected:?}"
+        );
+        ensure!(
+            taken == messages.len(),
+            "{id}: said {taken}, took {}",
+            messages.len()
+        );
+        match &mut p.out {
+            Out::Known(queue) => {
+                let expected: Vec<Message> = queue.drain(..max.min(queue.len())).collect();
+                ensure!(
+                    messages == expected,
+                    "{id}: took {messages:?}, the model says {expected:?}"
+                );
+            }
+            Out::Unknown(queued) => {
+                ensure!(
+                    taken == max.min(*queued),
+                    "{id}: took {taken} of {queued} with at most {max}"
+                );
+                *queued -= taken;
+                if *queued == 0 {
+                    p.out = Out::Known(VecDeque::new());
+                }
+            }
+        }
+        // A conflating socket's messages stop counting once taken.
+        if !conflate {
+            p.held.extend(messages);
+        }
+        if !p.has_outgoing() {
+            p.writer_awake = false;
+        }
+        Ok(())
+    }
+
+    fn settle(&mut self, pipe: u8, n: u8) -> Result<(), String> {
+        let Some(k) = self.pick(pipe) else {
+            return Ok(());
+        };
+        let n = usize::from(n % 4);
+        let id = self.pipes[k].id;
+        let settled = self.core.settle_outgoing(id, n);
+        let p = &mut self.pipes[k];
+        let expected = n.min(p.held.len());
+        ensure!(
+            settled == expected,
+            "{id}: settled {settled} of {n}, the model holds {}",
+            p.held.len()
+        );
+        p.held.drain(..expected);
+        Ok(())
+    }
+
+    fn reclaim(&mut self, pipe: u8) -> Result<(), String> {
+        let Some(k) = self.pick(pipe) else {
+            return Ok(());
+        };
+        let id = self.pipes[k].id;
+        let mut held = std::mem::take(&mut self.pipes[k].held);
+        self.core.reclaim_outgoing(id, held.clone());
+        let p = &mut self.pipes[k];
+        if self.options.conflate {
+            // Only the newest message is kept, and only if nothing newer is queued.
+            held = match held.pop() {
+                Some(last) if p.out.len() == 0 => vec![last],
+                _ => Vec::new(),
+            };
+        }
+        if p.send_hwm != 0 {
+            let fits = p.send_hwm.saturating_sub(p.out.len());
+            if held.len() > fits {
+                held.drain(..held.len() - fits);
+            }
+        }
+        match &mut p.out {
+            Out::Known(queue) => {
+                for message in held.into_iter().rev() {
+                    queue.push_front(message);
+                }
+            }
+            Out::Unknown(queued) => *queued += held.len(),
+        }
+        Ok(())
+    }
+
     fn disconnected(&mut self, pipe: u8) -> Result<(), String> {
         let Some(k) = self.pick(pipe) else {
             return Ok(());
@@ -1229,6 +1360,7 @@ impl Harness {
             let p = &mut self.pipes[k];
             // What it received stays readable; what it had to send is dropped.
             p.out = Out::Known(VecDeque::new());
+            p.held.clear();
             p.subscriptions_out.clear();
             p.writer_awake = false;
             p.state = if p.inbound.is_empty() {
@@ -1262,6 +1394,8 @@ impl Harness {
         p.peer = None;
         p.writer_awake = false;
         p.subscriptions_out.clear();
+        // What the lost peer took no longer counts.
+        p.held.clear();
         if self.options.immediate {
             // Only completed connections hold messages.
             p.out = Out::Known(VecDeque::new());
@@ -1453,12 +1587,12 @@ impl Harness {
         if p.state == State::Removed {
             return false;
         }
-        if conflate && p.out.len() > 0 {
+        if conflate {
             p.out = Out::Known(VecDeque::from([message]));
             self.last_target = Some(k);
             return true;
         }
-        if p.send_hwm != 0 && p.out.len() >= p.send_hwm {
+        if p.send_hwm != 0 && p.out.len() + p.held.len() >= p.send_hwm {
             return false;
         }
         p.out.push(message);
@@ -1613,6 +1747,9 @@ struct PipeModel {
     routing_id: Bytes,
     inbound: VecDeque<Message>,
     out: Out,
+    /// Taken by `take_outgoing` and not settled: still counted against the send high-water
+    /// mark.
+    held: Vec<Message>,
     subscriptions_out: VecDeque<Subscription>,
     /// Told to pause (inbound returned false) and not yet told to resume.
     reader_paused: bool,
@@ -1641,6 +1778,7 @@ impl PipeModel {
             routing_id: Bytes::new(),
             inbound: VecDeque::new(),
             out: Out::Known(VecDeque::new()),
+            held: Vec::new(),
             subscriptions_out: VecDeque::new(),
             reader_paused: false,
             upstream_paused: false,

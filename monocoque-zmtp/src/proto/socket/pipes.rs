@@ -399,12 +399,17 @@ impl Pipes {
         let Some(pipe) = self.table.get_mut(id).filter(|p| !p.draining) else {
             return Err(message);
         };
-        if self.options.conflate && !pipe.out.is_empty() {
-            // Only the newest message matters: replace what has not been written yet.
+        if self.options.conflate {
+            // Only the newest message matters: replace what has not been written yet. Never
+            // refused, even with messages taken and not yet settled.
+            let was_idle = !pipe.has_outgoing();
+            pipe.out_hwm.release_n(pipe.out.len());
             pipe.out.clear();
-            pipe.out_hwm.clear();
             pipe.out.push_back(message);
-            let _ = pipe.out_hwm.try_acquire();
+            let _ = pipe.out_hwm.acquire_forced();
+            if was_idle {
+                self.events.push(Event::Writable(id));
+            }
             return Ok(());
         }
         if !pipe.out_hwm.try_acquire() {
@@ -598,7 +603,12 @@ impl Pipes {
         subscriptions.extend(pipe.subscriptions.drain(..));
         let n = pipe.out.len().min(max);
         messages.extend(pipe.out.drain(..n));
-        pipe.in_transit += n;
+        if self.options.conflate {
+            // A conflating socket never waits: what it handed over no longer counts.
+            pipe.out_hwm.release_n(n);
+        } else {
+            pipe.in_transit += n;
+        }
         n
     }
 
@@ -622,8 +632,33 @@ impl Pipes {
         };
         let n = messages.len().min(pipe.in_transit);
         pipe.in_transit -= n;
-        for message in messages.into_iter().take(n).rev() {
+        let mut messages: Vec<Message> = messages.into_iter().take(n).collect();
+        if self.options.conflate {
+            // Only the newest message matters, and what was queued since is newer still.
+            let keep = if pipe.out.is_empty() {
+                messages.pop()
+            } else {
+                None
+            };
+            pipe.out_hwm.release_n(n - usize::from(keep.is_some()));
+            messages = keep.into_iter().collect();
+        }
+        // Never past the high-water mark (a conflate switched on and off meanwhile can leave
+        // the count above it): the oldest go first.
+        if let Some(limit) = pipe.out_hwm.limit() {
+            let fits = limit.get().saturating_sub(pipe.out.len());
+            if messages.len() > fits {
+                let dropped = messages.len() - fits;
+                messages.drain(..dropped);
+                pipe.out_hwm.release_n(dropped);
+            }
+        }
+        let was_idle = !pipe.has_outgoing();
+        for message in messages.into_iter().rev() {
             pipe.out.push_front(message);
+        }
+        if was_idle && n > 0 && pipe.peer.is_some() {
+            self.events.push(Event::Writable(id));
         }
     }
 }
