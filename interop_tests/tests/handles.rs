@@ -156,3 +156,91 @@ fn a_req_handle_talks_to_a_libzmq_rep() {
     }
     server.join().expect("the libzmq server");
 }
+
+/// Tasks of a multi-threaded tokio runtime send requests on clones of a DEALER handle to a
+/// libzmq ROUTER that echoes them, and take the replies on clones with `recv_async`: every
+/// request comes back exactly once.
+#[test]
+fn tokio_tasks_on_handle_clones_talk_to_a_libzmq_router() {
+    let zmq = zmq::Context::new();
+    let router = zmq.socket(zmq::ROUTER).expect("a libzmq ROUTER");
+    router.set_rcvtimeo(WAIT_MS).expect("rcvtimeo");
+    router.bind("tcp://127.0.0.1:*").expect("bind");
+    let endpoint = router
+        .get_last_endpoint()
+        .expect("last endpoint")
+        .expect("utf-8");
+    const TASKS: u32 = 4;
+    const EACH: u32 = 500;
+    let echo = thread::spawn(move || {
+        for _ in 0..TASKS * EACH {
+            let frames = router.recv_multipart(0).expect("a request within the wait");
+            router.send_multipart(frames, 0).expect("echo");
+        }
+    });
+
+    let context = Context::new(2).expect("a context");
+    let dealer = Handle::new(&context, SocketType::Dealer, SocketOptions::new()).expect("DEALER");
+    dealer.connect(&endpoint).expect("connect");
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_time()
+        .build()
+        .expect("a tokio runtime");
+    let replies = runtime.block_on(async {
+        let senders: Vec<_> = (0..TASKS)
+            .map(|t| {
+                let dealer = dealer.clone();
+                tokio::spawn(async move {
+                    for n in 0..EACH {
+                        dealer.send_async(numbered(t, n)).await.expect("send");
+                    }
+                })
+            })
+            .collect();
+        let received = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let deadline = tokio::time::Instant::now() + Duration::from_millis(WAIT_MS as u64);
+        let receivers: Vec<_> = (0..TASKS)
+            .map(|_| {
+                let dealer = dealer.clone();
+                let received = received.clone();
+                tokio::spawn(async move {
+                    let mut got = Vec::new();
+                    let total = (TASKS * EACH) as usize;
+                    // Each receiver stops once the receivers between them have every reply.
+                    while received.load(std::sync::atomic::Ordering::SeqCst) < total
+                        && tokio::time::Instant::now() < deadline
+                    {
+                        let poll = Duration::from_millis(50);
+                        match tokio::time::timeout(poll, dealer.recv_async()).await {
+                            Ok(Ok(message)) => {
+                                got.push((number(&message[0]), number(&message[1])));
+                                received.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                            }
+                            Ok(Err(error)) => panic!("recv: {error}"),
+                            Err(_) => {}
+                        }
+                    }
+                    got
+                })
+            })
+            .collect();
+        for sender in senders {
+            sender.await.expect("a sending task");
+        }
+        let mut all = HashSet::new();
+        let mut count = 0;
+        // The receivers compete: between them they see every reply.
+        for receiver in receivers {
+            for reply in receiver.await.expect("a receiving task") {
+                count += 1;
+                all.insert(reply);
+            }
+        }
+        (count, all)
+    });
+    echo.join().expect("the echo thread");
+    let (count, all) = replies;
+    assert_eq!(count, (TASKS * EACH) as usize, "a reply lost or duplicated");
+    assert_eq!(all.len(), (TASKS * EACH) as usize);
+}
