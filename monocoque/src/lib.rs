@@ -191,10 +191,15 @@ pub async fn proxy(
 pub mod proto {
     #[doc(inline)]
     pub use monocoque_zmtp::proto::{
+        AuthContext, AuthDecision, AuthRequest, Authenticator, SharedAuthenticator,
+    };
+    #[doc(inline)]
+    pub use monocoque_zmtp::proto::{
         Command, Connection, ConnectionConfig, ConnectionEvent, DEFAULT_RECEIVE_BUDGET, Expired,
         FRAME_OVERHEAD, Frame, FrameDecoder, Greeting, Handshake, HandshakeConfig, Heartbeat,
         HeartbeatConfig, Inbound, MAX_IOVECS, MAX_PROPERTIES, Mechanism, MechanismName,
-        MechanismStatus, MessageDecoder, Metadata, Null, PeerInfo, ProtocolError, ReceiveBudget,
-        Subscription, Version, WriteBuffer,
+        MechanismStatus, MessageDecoder, Metadata, Null, PLAIN_MAX_CREDENTIAL, PeerInfo,
+        PlainClient, PlainCredentials, PlainServer, ProtocolError, ReceiveBudget, Subscription,
+        USER_ID, Version, WriteBuffer,
     };
 }

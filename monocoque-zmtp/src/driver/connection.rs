@@ -20,7 +20,7 @@ use super::monitor::{MonitorEvent, MonitorEventKind};
 use super::shared::{PipeSignals, Shared};
 use super::transport::Stream;
 use crate::proto::{
-    Connection, ConnectionConfig, ConnectionEvent, DisconnectReason, HandshakeConfig, Null, Origin,
+    Connection, ConnectionConfig, ConnectionEvent, DisconnectReason, HandshakeConfig, Origin,
     ProtocolError,
 };
 
@@ -104,7 +104,11 @@ impl Driver {
                 .heartbeat(options.heartbeat)
                 .max_message_size(options.max_message_size)
                 .max_frame_len(shared.budget.borrow().limit());
-            Connection::new(config, Box::new(Null::new()), Instant::now())
+            Connection::new(
+                config,
+                options.mechanism(address.as_deref()),
+                Instant::now(),
+            )
         };
         Self {
             shared,
@@ -392,13 +396,14 @@ impl Drop for Driver {
                 other => other.protocol_error().cloned(),
             };
             if let Some(error) = error {
-                self.shared.emit(|| {
-                    MonitorEvent::new(
-                        MonitorEventKind::HandshakeFailedProtocol { error },
-                        &self.endpoint,
-                    )
-                    .peer(self.address.as_deref())
-                });
+                let kind = match error {
+                    ProtocolError::AuthenticationFailed { status } => {
+                        MonitorEventKind::HandshakeFailedAuth { status }
+                    }
+                    error => MonitorEventKind::HandshakeFailedProtocol { error },
+                };
+                self.shared
+                    .emit(|| MonitorEvent::new(kind, &self.endpoint).peer(self.address.as_deref()));
             }
         }
         self.shared.emit(|| {

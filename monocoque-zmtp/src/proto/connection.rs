@@ -195,6 +195,7 @@ impl DisconnectReason {
             ProtocolError::HandshakeTimeout => Self::HandshakeTimeout,
             ProtocolError::IncompatibleSocketType { .. }
             | ProtocolError::MechanismMismatch { .. }
+            | ProtocolError::AuthenticationFailed { .. }
             | ProtocolError::UnsupportedVersion { .. }
             | ProtocolError::PeerError { .. } => Self::Incompatible(error),
             other => Self::Protocol(other),

@@ -45,6 +45,13 @@ pub enum ProtocolError {
     /// RFC 37: "When a peer uses the NULL security mechanism, the as-server field MUST be zero."
     #[error("peer set as-server with the NULL mechanism")]
     NullAsServer,
+    /// The client was refused by the server's authenticator (ZAP status 300, 400 or 500): on the
+    /// server, our refusal; on the client, the server's ERROR saying so.
+    #[error("authentication failed with status {status}")]
+    AuthenticationFailed {
+        /// The ZAP status.
+        status: u16,
+    },
     /// A frame's flags byte has one of the reserved bits 3..7 set.
     #[error("reserved frame flag bits set: {flags:#04x}")]
     ReservedFlagBits {

@@ -264,10 +264,12 @@ impl ExpectMechanism {
                 Some(Frame::Command(body)) => body,
             };
             self.scratch.clear();
-            let status = self.mechanism.receive(body, &mut self.scratch)?;
+            let status = self.mechanism.receive(body, &mut self.scratch);
+            // What the mechanism queued goes out even when it refuses: an ERROR saying why.
             for body in &self.scratch {
                 out.push_command_body(body);
             }
+            let status = status?;
             if let MechanismStatus::Complete(metadata) = status {
                 return match self.accept(metadata) {
                     Ok(peer) => Ok(Transition::Next(peer)),

@@ -33,7 +33,10 @@ pub use handshake::{
     Handshake, HandshakeConfig, PeerInfo, Transition,
 };
 pub use heartbeat::{Expired, Heartbeat, HeartbeatConfig};
-pub use mechanism::{Mechanism, MechanismStatus, Null};
+pub use mechanism::{
+    AuthContext, AuthDecision, AuthRequest, Authenticator, Mechanism, MechanismStatus, Null,
+    PLAIN_MAX_CREDENTIAL, PlainClient, PlainCredentials, PlainServer, SharedAuthenticator, USER_ID,
+};
 pub use metadata::{IDENTITY, MAX_PROPERTIES, Metadata, RESOURCE, SOCKET_TYPE};
 pub use socket::{
     Event, Origin, PatternOptions, Pipe, Pipes, RecvError, RouterNotify, SendError, SendErrorKind,

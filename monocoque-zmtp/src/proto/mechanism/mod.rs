@@ -4,9 +4,13 @@
 //! a [`Mechanism`] until the mechanism reports the peer's metadata. PLAIN and CURVE implement the
 //! same trait.
 
+mod auth;
 mod null;
+mod plain;
 
+pub use auth::{AuthContext, AuthDecision, AuthRequest, Authenticator, SharedAuthenticator};
 pub use null::Null;
+pub use plain::{PLAIN_MAX_CREDENTIAL, PlainClient, PlainCredentials, PlainServer, USER_ID};
 
 use bytes::Bytes;
 
