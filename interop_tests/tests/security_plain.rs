@@ -193,7 +193,6 @@ fn a_monocoque_plain_client_talks_to_a_libzmq_plain_server() {
         dealer.connect(&bound).expect("connect");
         dealer.send("hello").expect("send");
         let frames = router.recv_multipart(0).unwrap_or_else(|e| {
-            thread::sleep(Duration::from_millis(100));
             let mut seen = Vec::new();
             while let Some(event) = events.try_recv() {
                 seen.push(format!("{:?}", event.kind));

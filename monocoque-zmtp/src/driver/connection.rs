@@ -20,8 +20,7 @@ use super::monitor::{MonitorEvent, MonitorEventKind};
 use super::shared::{PipeSignals, Shared};
 use super::transport::Stream;
 use crate::proto::{
-    Connection, ConnectionConfig, ConnectionEvent, DisconnectReason, HandshakeConfig, Origin,
-    ProtocolError,
+    Connection, ConnectionConfig, ConnectionEvent, DisconnectReason, HandshakeConfig, ProtocolError,
 };
 
 /// The most bytes asked of the kernel per read: large reads, many frames decoded per read.
@@ -305,26 +304,14 @@ impl Driver {
     /// The handshake is done: the peer gets a pipe (or takes over its connecting pipe), unless
     /// the pattern refuses it.
     fn establish(&mut self, peer: crate::proto::PeerInfo) -> Result<(), DisconnectReason> {
-        let id = match self.pipe {
-            PipeFor::Accepted => self.shared.attach(Origin::Accept),
-            PipeFor::Connecting(id) => id,
-        };
-        self.id = Some(id);
-        self.shared.register(id, self.signals.clone());
-        let identity = peer.identity.clone();
         let (peer_type, mechanism, version) = (peer.socket_type, peer.mechanism, peer.version);
-        let (accepted, routing_id) = self.shared.with_core(|core| {
-            let accepted = core.connected(id, peer);
-            let routing_id = core
-                .pipes()
-                .get(id)
-                .map(|p| p.routing_id().clone())
-                .filter(|r| !r.is_empty());
-            (accepted, routing_id)
-        });
-        self.routing_id = routing_id.or(identity);
-        // A ROUTER_NOTIFY message may be waiting for the application.
-        self.shared.recv_ready.notify(1);
+        let connecting = match self.pipe {
+            PipeFor::Accepted => None,
+            PipeFor::Connecting(id) => Some(id),
+        };
+        let (id, accepted, routing_id) = self.shared.connect_pipe(connecting, &self.signals, peer);
+        self.id = Some(id);
+        self.routing_id = routing_id;
         if !accepted {
             return Err(DisconnectReason::Refused);
         }

@@ -25,7 +25,7 @@ use monocoque_core::{Message, PeerId};
 use super::connection::PipeFor;
 use super::monitor::{MonitorEvent, MonitorEventKind};
 use super::shared::{PipeSignals, Shared};
-use crate::proto::{DisconnectReason, Metadata, Origin, PeerInfo, ProtocolError, Subscription};
+use crate::proto::{DisconnectReason, Metadata, PeerInfo, ProtocolError, Subscription};
 
 /// Messages taken from the core per hand-over.
 const BATCH: usize = 512;
@@ -297,6 +297,7 @@ impl Driver {
                 }
             }
             if let Some(id) = self.id {
+                let mut handed = false;
                 loop {
                     let taken = self.shared.with_core(|core| {
                         core.take_outgoing(id, BATCH, &mut subscriptions, &mut messages)
@@ -304,16 +305,20 @@ impl Driver {
                     let theirs = self.link.theirs(self.side);
                     if !subscriptions.is_empty() {
                         theirs.push(Item::Subscriptions(std::mem::take(&mut subscriptions)));
+                        handed = true;
                     }
                     if !messages.is_empty() {
                         theirs.push(Item::Messages(std::mem::take(&mut messages)));
+                        handed = true;
                     }
                     if taken < BATCH {
                         break;
                     }
                 }
-                // What was taken went to the peer as a whole: `close` may stop waiting.
-                self.shared.flushed.notify(usize::MAX);
+                if handed {
+                    // What was taken went to the peer as a whole: `close` may stop waiting.
+                    self.shared.flushed.notify(usize::MAX);
+                }
             }
             let gone = mine.gone.load(Ordering::Acquire);
             if gone && self.held.is_empty() && mine.items().is_empty() {
@@ -419,24 +424,12 @@ impl Driver {
                 },
             ));
         }
-        let id = match self.pipe {
-            PipeFor::Accepted => self.shared.attach(Origin::Accept),
-            PipeFor::Connecting(id) => id,
+        let connecting = match self.pipe {
+            PipeFor::Accepted => None,
+            PipeFor::Connecting(id) => Some(id),
         };
+        let (id, accepted, routing_id) = self.shared.connect_pipe(connecting, &self.signals, peer);
         self.id = Some(id);
-        self.shared.register(id, self.signals.clone());
-        let identity = peer.identity.clone();
-        let (accepted, routing_id) = self.shared.with_core(|core| {
-            let accepted = core.connected(id, peer);
-            let routing_id = core
-                .pipes()
-                .get(id)
-                .map(|p| p.routing_id().clone())
-                .filter(|r| !r.is_empty());
-            (accepted, routing_id)
-        });
-        // A ROUTER_NOTIFY message may be waiting for the application.
-        self.shared.recv_ready.notify(1);
         if !accepted {
             return Err(DisconnectReason::Refused);
         }
@@ -447,7 +440,7 @@ impl Driver {
         self.shared.emit(|| MonitorEvent::new(kind, &self.endpoint));
         self.shared.emit(|| {
             let mut event = MonitorEvent::new(MonitorEventKind::HandshakeSucceeded, &self.endpoint);
-            event.routing_id = routing_id.or(identity);
+            event.routing_id = routing_id;
             event
         });
         self.shared.send_ready.notify(usize::MAX);

@@ -134,7 +134,7 @@ impl Mailbox {
 
     /// Takes the next message, waiting until `deadline` (`None`: as long as it takes).
     pub(super) fn pop_blocking(&self, deadline: Option<Instant>) -> Result<Message, RecvError> {
-        let waker = Waker::from(Arc::new(Unpark(std::thread::current())));
+        let waker = thread_waker();
         let mut waiting = Waiting {
             wakers: &self.receivers,
             id: None,
@@ -407,6 +407,12 @@ impl std::task::Wake for Unpark {
     fn wake_by_ref(self: &Arc<Self>) {
         self.0.unpark();
     }
+}
+
+/// A waker that unparks the calling thread: for the blocking waits of handles, pollers and the
+/// handles' proxy.
+pub(super) fn thread_waker() -> Waker {
+    Waker::from(Arc::new(Unpark(std::thread::current())))
 }
 
 #[cfg(test)]

@@ -1,9 +1,9 @@
 //! `zmq_poll` for handles: wait on several at once from blocking code.
 
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use super::handle::Handle;
+use super::mailbox::thread_waker;
 
 /// What a [`Poller`] waits for on a handle, as `zmq_poll`'s `ZMQ_POLLIN` and `ZMQ_POLLOUT`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -90,7 +90,7 @@ impl Poller {
     /// takes), and returns the ready ones; empty when the time ran out.
     pub fn wait(&self, timeout: Option<Duration>) -> Vec<(usize, Interest)> {
         let deadline = timeout.map(|t| Instant::now() + t);
-        let waker = std::task::Waker::from(Arc::new(Unpark(std::thread::current())));
+        let waker = thread_waker();
         let mut cx = std::task::Context::from_waker(&waker);
         loop {
             // Listen first, then look: a change after the look wakes the listeners.
@@ -121,18 +121,5 @@ impl Poller {
                 }
             }
         }
-    }
-}
-
-/// Wakes the polling thread.
-struct Unpark(std::thread::Thread);
-
-impl std::task::Wake for Unpark {
-    fn wake(self: Arc<Self>) {
-        self.0.unpark();
-    }
-
-    fn wake_by_ref(self: &Arc<Self>) {
-        self.0.unpark();
     }
 }

@@ -11,6 +11,7 @@ use monocoque_core::Message;
 
 use super::context::not_on_io_thread;
 use super::handle::Handle;
+use super::mailbox::thread_waker;
 use super::socket::{Error, Socket};
 use crate::proto::{RecvError, SendError, SendErrorKind, SocketType};
 
@@ -219,23 +220,10 @@ pub fn proxy_handles_blocking(
     block_on(run(frontend, backend, capture, control))
 }
 
-/// Wakes a parked thread.
-struct Unpark(std::thread::Thread);
-
-impl std::task::Wake for Unpark {
-    fn wake(self: Arc<Self>) {
-        self.0.unpark();
-    }
-
-    fn wake_by_ref(self: &Arc<Self>) {
-        self.0.unpark();
-    }
-}
-
 /// Polls `future` on this thread, parking it between wake-ups.
 fn block_on<F: Future>(future: F) -> F::Output {
     let mut future = pin!(future);
-    let waker = std::task::Waker::from(Arc::new(Unpark(std::thread::current())));
+    let waker = thread_waker();
     let mut cx = std::task::Context::from_waker(&waker);
     loop {
         if let std::task::Poll::Ready(output) = future.as_mut().poll(&mut cx) {

@@ -191,6 +191,32 @@ impl Shared {
         self.with_core(|core| core.attach(origin))
     }
 
+    /// A handshake completed on a connection with `signals`: its pipe (the connecting one, or a
+    /// new one for an accepted connection) takes the peer. Returns the pipe, whether the pattern
+    /// accepted the peer, and the routing id the socket knows it by (or the identity it sent).
+    pub(crate) fn connect_pipe(
+        &self,
+        connecting: Option<PeerId>,
+        signals: &Rc<PipeSignals>,
+        peer: crate::proto::PeerInfo,
+    ) -> (PeerId, bool, Option<bytes::Bytes>) {
+        let id = connecting.unwrap_or_else(|| self.attach(Origin::Accept));
+        self.register(id, signals.clone());
+        let identity = peer.identity.clone();
+        let (accepted, routing_id) = self.with_core(|core| {
+            let accepted = core.connected(id, peer);
+            let routing_id = core
+                .pipes()
+                .get(id)
+                .map(|p| p.routing_id().clone())
+                .filter(|r| !r.is_empty());
+            (accepted, routing_id)
+        });
+        // A ROUTER_NOTIFY message may be waiting for the application.
+        self.recv_ready.notify(1);
+        (id, accepted, routing_id.or(identity))
+    }
+
     /// Makes `signals`, a new connection's own, those of pipe `id`. Each connection has its own,
     /// so a task of a dead connection can never act on its successor's behalf.
     pub(crate) fn register(&self, id: PeerId, signals: Rc<PipeSignals>) {
