@@ -28,21 +28,22 @@ fn client(password: &str) -> SocketOptions {
         .plain_password(password.to_owned())
 }
 
-/// The first handshake outcome on `monitor`.
+/// The first handshake outcome on `monitor`, within the tests' bound.
 async fn outcome(monitor: &Monitor) -> MonitorEventKind {
-    loop {
-        let event = within("a handshake outcome", monitor.recv())
-            .await
-            .expect("the monitor");
-        if matches!(
-            event.kind,
-            MonitorEventKind::HandshakeSucceeded
-                | MonitorEventKind::HandshakeFailedAuth { .. }
-                | MonitorEventKind::HandshakeFailedProtocol { .. }
-        ) {
-            return event.kind;
+    within("a handshake outcome", async {
+        loop {
+            let event = monitor.recv().await.expect("the monitor");
+            if matches!(
+                event.kind,
+                MonitorEventKind::HandshakeSucceeded
+                    | MonitorEventKind::HandshakeFailedAuth { .. }
+                    | MonitorEventKind::HandshakeFailedProtocol { .. }
+            ) {
+                return event.kind;
+            }
         }
-    }
+    })
+    .await
 }
 
 #[compio::test]
@@ -92,19 +93,21 @@ async fn a_server_without_an_authenticator_refuses_everyone() {
     );
 }
 
+/// The server names the mismatch: it always reads the whole of our client's greeting. The
+/// client may learn it too, or see the server close first (as it would with libzmq).
 #[compio::test]
 async fn a_null_client_against_a_plain_server_is_told_the_mismatch() {
     let pull = PullSocket::with_options(server()).unwrap();
+    let events = pull.monitor();
     let endpoint = pull.bind(TCP_ANY).await.unwrap().to_string();
     let push = PushSocket::new();
-    let events = push.monitor();
     push.connect(&endpoint).unwrap();
     assert_eq!(
         outcome(&events).await,
         MonitorEventKind::HandshakeFailedProtocol {
             error: ProtocolError::MechanismMismatch {
-                local: MechanismName::NULL,
-                peer: MechanismName::PLAIN
+                local: MechanismName::PLAIN,
+                peer: MechanismName::NULL
             }
         }
     );
