@@ -211,6 +211,12 @@ fn a_context_ends_once_its_sockets_are_closed_and_leaves_no_thread() {
     assert_eq!(pull.recv().unwrap(), Message::from("last"));
     drop((push, pull));
     within("term", move || context.term());
+    // `term` joined the threads; the kernel drops a joined thread from /proc a moment after the
+    // join returns (the join wakes on the thread's exit, before its task is released).
+    let deadline = Instant::now() + Duration::from_secs(1);
+    while threads_named(&prefix) > 0 && Instant::now() < deadline {
+        thread::sleep(Duration::from_millis(1));
+    }
     assert_eq!(threads_named(&prefix), 0, "an I/O thread outlived term");
 }
 
