@@ -3,7 +3,10 @@
 //! Each takes arbitrary bytes, must never panic on them, and checks invariants with assertions so
 //! that the fuzzer reports logic errors as well as crashes. Enabled by the `fuzzing` feature.
 
+mod security;
 mod socket_harness;
+
+pub use security::{curve_handshake, curve_message, plain};
 
 use std::time::{Duration, Instant};
 

@@ -117,7 +117,7 @@ pub use monocoque_core::{
 #[doc(inline)]
 pub use monocoque_zmtp::driver::{
     DEFAULT_BACKLOG, Error, Monitor, MonitorEvent, MonitorEventKind, MonitorMask, OptionError,
-    OptionName, SocketOptions, TcpKeepalive,
+    OptionName, Peer, SocketOptions, TcpKeepalive,
 };
 #[doc(inline)]
 pub use monocoque_zmtp::driver::{ProxyControl, ProxyStatistics, SideStatistics};
@@ -187,6 +187,20 @@ pub async fn proxy(
     .await
 }
 
+/// CURVE security (RFC 25/26): keys, and the mechanism's two sides for drivers of their own.
+///
+/// A socket uses CURVE through its options: a server sets
+/// [`curve_server`](crate::SocketOptions::curve_server) and its secret key, a client its
+/// keypair and the server's public key. See `docs/SECURITY.md`.
+pub mod curve {
+    #[doc(inline)]
+    pub use monocoque_zmtp::proto::curve::{
+        CURVE_KEY_LEN, CURVE_KEY_Z85_LEN, CurveClient, CurveDecoder, CurveEncoder, CurveKeyPair,
+        CurvePublicKey, CurveSecretKey, CurveServer, Encryption, KeyError, OpenedFrame,
+        seal_message_body,
+    };
+}
+
 /// The sans-IO ZMTP 3.1 protocol core, for building drivers and tools on other runtimes.
 pub mod proto {
     #[doc(inline)]
@@ -195,11 +209,11 @@ pub mod proto {
     };
     #[doc(inline)]
     pub use monocoque_zmtp::proto::{
-        Command, Connection, ConnectionConfig, ConnectionEvent, DEFAULT_RECEIVE_BUDGET, Expired,
-        FRAME_OVERHEAD, Frame, FrameDecoder, Greeting, Handshake, HandshakeConfig, Heartbeat,
-        HeartbeatConfig, Inbound, MAX_IOVECS, MAX_PROPERTIES, Mechanism, MechanismName,
-        MechanismStatus, MessageDecoder, Metadata, Null, PLAIN_MAX_CREDENTIAL, PeerInfo,
-        PlainClient, PlainCredentials, PlainServer, ProtocolError, ReceiveBudget, Subscription,
-        USER_ID, Version, WriteBuffer,
+        Command, Connection, ConnectionConfig, ConnectionEvent, DEFAULT_RECEIVE_BUDGET,
+        Established, Expired, FRAME_OVERHEAD, Frame, FrameDecoder, Greeting, Handshake,
+        HandshakeConfig, Heartbeat, HeartbeatConfig, Inbound, MAX_IOVECS, MAX_PROPERTIES,
+        Mechanism, MechanismName, MechanismStatus, MessageDecoder, Metadata, Null,
+        PLAIN_MAX_CREDENTIAL, PeerInfo, PlainClient, PlainCredentials, PlainServer, ProtocolError,
+        ReceiveBudget, Subscription, USER_ID, Version, WriteBuffer,
     };
 }

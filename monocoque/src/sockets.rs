@@ -2,7 +2,9 @@
 
 use bytes::Bytes;
 use monocoque_core::{Endpoint, Message};
-use monocoque_zmtp::driver::{Error, Monitor, MonitorMask, OptionError, Socket, SocketOptions};
+use monocoque_zmtp::driver::{
+    Error, Monitor, MonitorMask, OptionError, Peer, Socket, SocketOptions,
+};
 use monocoque_zmtp::proto::{RecvError, SendError, SocketType};
 
 mod sealed {
@@ -67,6 +69,13 @@ macro_rules! socket_type {
                 change: impl FnOnce(SocketOptions) -> SocketOptions,
             ) -> Result<(), OptionError> {
                 self.0.set_options(change)
+            }
+
+            /// The peers connected now (handshake done), each with its routing id, socket type,
+            /// mechanism and metadata: the `User-Id` a PLAIN or CURVE server's authenticator
+            /// gave a client, the `X-` properties a peer announced.
+            pub fn peers(&self) -> Vec<Peer> {
+                self.0.peers()
             }
 
             /// Starts a monitor: a stream of this socket's connection events (listening,

@@ -305,6 +305,7 @@ impl Driver {
     /// the pattern refuses it.
     fn establish(&mut self, peer: crate::proto::PeerInfo) -> Result<(), DisconnectReason> {
         let (peer_type, mechanism, version) = (peer.socket_type, peer.mechanism, peer.version);
+        let metadata = peer.metadata.clone();
         let connecting = match self.pipe {
             PipeFor::Accepted => None,
             PipeFor::Connecting(id) => Some(id),
@@ -329,6 +330,7 @@ impl Driver {
             let mut event = MonitorEvent::new(MonitorEventKind::HandshakeSucceeded, &self.endpoint)
                 .peer(self.address.as_deref());
             event.routing_id = self.routing_id.clone();
+            event.peer_metadata = Some(metadata);
             event
         });
         self.shared.send_ready.notify(usize::MAX);

@@ -11,6 +11,7 @@ mod monitor;
 mod options;
 mod poller;
 mod proxy;
+mod security;
 mod shared;
 mod signal;
 mod socket;
@@ -24,6 +25,6 @@ pub use poller::{Interest, Poller};
 pub use proxy::{
     ProxyControl, ProxyStatistics, SideStatistics, proxy, proxy_handles, proxy_handles_blocking,
 };
-pub use socket::{Error, Socket};
+pub use socket::{Error, Peer, Socket};
 
 pub use crate::proto::RouterNotify;

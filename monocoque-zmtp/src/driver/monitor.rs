@@ -4,7 +4,7 @@ use std::time::Duration;
 
 use bytes::Bytes;
 
-use crate::proto::{DisconnectReason, ProtocolError};
+use crate::proto::{DisconnectReason, Metadata, ProtocolError};
 
 /// How many events a monitor holds before it drops new ones: an unread monitor must not grow
 /// without bound.
@@ -190,6 +190,9 @@ pub struct MonitorEvent {
     pub peer_address: Option<String>,
     /// The peer's routing id, once its handshake has told it.
     pub routing_id: Option<Bytes>,
+    /// With `HandshakeSucceeded`: the metadata the peer announced, and the `User-Id` a PLAIN or
+    /// CURVE server's authenticator gave the client.
+    pub peer_metadata: Option<Metadata>,
 }
 
 impl MonitorEvent {
@@ -199,6 +202,7 @@ impl MonitorEvent {
             endpoint: endpoint.to_owned(),
             peer_address: None,
             routing_id: None,
+            peer_metadata: None,
         }
     }
 

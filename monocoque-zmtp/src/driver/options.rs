@@ -9,9 +9,9 @@ use std::time::Duration;
 
 use bytes::Bytes;
 
+use super::security::{CurveKeys, Security};
 use crate::proto::{
-    AuthContext, Authenticator, DEFAULT_HANDSHAKE_TIMEOUT, DEFAULT_RECEIVE_BUDGET, HeartbeatConfig,
-    Mechanism, MechanismName, Null, PLAIN_MAX_CREDENTIAL, PatternOptions, PlainClient, PlainServer,
+    DEFAULT_HANDSHAKE_TIMEOUT, DEFAULT_RECEIVE_BUDGET, HeartbeatConfig, PatternOptions,
     RouterNotify, SharedAuthenticator, SocketType,
 };
 
@@ -112,6 +112,14 @@ pub enum OptionName {
     PlainUsername,
     /// `ZMQ_PLAIN_PASSWORD`
     PlainPassword,
+    /// `ZMQ_CURVE_SERVER`
+    CurveServer,
+    /// `ZMQ_CURVE_PUBLICKEY`
+    CurvePublicKey,
+    /// `ZMQ_CURVE_SECRETKEY`
+    CurveSecretKey,
+    /// `ZMQ_CURVE_SERVERKEY`
+    CurveServerKey,
 }
 
 impl OptionName {
@@ -160,6 +168,10 @@ impl OptionName {
             Self::PlainServer => "ZMQ_PLAIN_SERVER",
             Self::PlainUsername => "ZMQ_PLAIN_USERNAME",
             Self::PlainPassword => "ZMQ_PLAIN_PASSWORD",
+            Self::CurveServer => "ZMQ_CURVE_SERVER",
+            Self::CurvePublicKey => "ZMQ_CURVE_PUBLICKEY",
+            Self::CurveSecretKey => "ZMQ_CURVE_SECRETKEY",
+            Self::CurveServerKey => "ZMQ_CURVE_SERVERKEY",
         }
     }
 
@@ -336,34 +348,8 @@ pub struct SocketOptions {
     pub(crate) security: Security,
     pub(crate) authenticator: Option<SharedAuthenticator>,
     pub(crate) zap_domain: String,
+    pub(crate) curve: CurveKeys,
     set: Vec<OptionName>,
-}
-
-/// The security mechanism a socket's connections use, and its role and credentials.
-#[derive(Clone, Default, PartialEq, Eq)]
-pub(crate) enum Security {
-    #[default]
-    Null,
-    PlainClient {
-        username: Bytes,
-        password: Bytes,
-    },
-    PlainServer,
-}
-
-impl fmt::Debug for Security {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            Self::Null => f.write_str("Null"),
-            // Options are printed in logs; a password has no business there.
-            Self::PlainClient { username, .. } => f
-                .debug_struct("PlainClient")
-                .field("username", &String::from_utf8_lossy(username))
-                .field("password", &"<hidden>")
-                .finish(),
-            Self::PlainServer => f.write_str("PlainServer"),
-        }
-    }
 }
 
 impl Default for SocketOptions {
@@ -393,6 +379,7 @@ impl Default for SocketOptions {
             security: Security::Null,
             authenticator: None,
             zap_domain: String::new(),
+            curve: CurveKeys::default(),
             set: Vec::new(),
         }
     }
@@ -414,7 +401,7 @@ impl SocketOptions {
         Self::default()
     }
 
-    fn mark(mut self, name: OptionName) -> Self {
+    pub(super) fn mark(mut self, name: OptionName) -> Self {
         if !self.set.contains(&name) {
             self.set.push(name);
         }
@@ -446,19 +433,7 @@ impl SocketOptions {
                 });
             }
         }
-        if let Security::PlainClient { username, password } = &self.security {
-            for (option, value) in [
-                (OptionName::PlainUsername, username),
-                (OptionName::PlainPassword, password),
-            ] {
-                if value.len() > PLAIN_MAX_CREDENTIAL {
-                    return Err(OptionError::InvalidValue {
-                        option,
-                        reason: "PLAIN credentials have at most 255 bytes",
-                    });
-                }
-            }
-        }
+        self.check_security()?;
         if self
             .heartbeat
             .ttl
@@ -470,161 +445,6 @@ impl SocketOptions {
             });
         }
         Ok(())
-    }
-
-    /// `ZMQ_PLAIN_SERVER`: `true` makes this socket the server of the PLAIN mechanism (RFC 24)
-    /// for all its connections, bound or connected; `false` goes back to NULL. The client's
-    /// credentials reach the authenticator (ZAP); with none, as in libzmq, every client is let
-    /// in. PLAIN sends the password in clear: use it on trusted networks, or use CURVE.
-    ///
-    /// ```
-    /// use monocoque::SocketOptions;
-    /// use monocoque::proto::MechanismName;
-    ///
-    /// let server = SocketOptions::new().plain_server(true);
-    /// assert_eq!(server.mechanism_value(), MechanismName::PLAIN);
-    /// assert!(server.plain_server_value());
-    /// assert_eq!(server.plain_server(false).mechanism_value(), MechanismName::NULL);
-    /// ```
-    #[doc(alias = "ZMQ_PLAIN_SERVER")]
-    pub fn plain_server(mut self, on: bool) -> Self {
-        self.security = if on {
-            Security::PlainServer
-        } else {
-            Security::Null
-        };
-        self.mark(OptionName::PlainServer)
-    }
-
-    /// `ZMQ_PLAIN_USERNAME`: makes this socket a PLAIN client presenting this user name (at
-    /// most 255 bytes) with the password of [`plain_password`](Self::plain_password). An empty
-    /// name goes back to NULL, as in libzmq.
-    ///
-    /// ```
-    /// use monocoque::{OptionError, OptionName, SocketOptions, SocketType};
-    /// use monocoque::proto::MechanismName;
-    ///
-    /// let client = SocketOptions::new().plain_username("admin").plain_password("secret");
-    /// assert_eq!(client.mechanism_value(), MechanismName::PLAIN);
-    /// assert_eq!(client.plain_username_value().unwrap(), "admin");
-    /// assert!(!format!("{client:?}").contains("secret"));
-    ///
-    /// let too_long = SocketOptions::new().plain_username(vec![b'x'; 256]);
-    /// assert!(matches!(
-    ///     too_long.check(SocketType::Req),
-    ///     Err(OptionError::InvalidValue { option: OptionName::PlainUsername, .. })
-    /// ));
-    /// ```
-    #[doc(alias = "ZMQ_PLAIN_USERNAME")]
-    pub fn plain_username(mut self, username: impl Into<Bytes>) -> Self {
-        let username = username.into();
-        self.security = match (username.is_empty(), self.security) {
-            (true, _) => Security::Null,
-            (false, Security::PlainClient { password, .. }) => {
-                Security::PlainClient { username, password }
-            }
-            (false, _) => Security::PlainClient {
-                username,
-                password: Bytes::new(),
-            },
-        };
-        self.mark(OptionName::PlainUsername)
-    }
-
-    /// `ZMQ_PLAIN_PASSWORD`: makes this socket a PLAIN client presenting this password (at most
-    /// 255 bytes) with the user name of [`plain_username`](Self::plain_username).
-    #[doc(alias = "ZMQ_PLAIN_PASSWORD")]
-    pub fn plain_password(mut self, password: impl Into<Bytes>) -> Self {
-        let password = password.into();
-        self.security = match self.security {
-            Security::PlainClient { username, .. } => Security::PlainClient { username, password },
-            _ => Security::PlainClient {
-                username: Bytes::new(),
-                password,
-            },
-        };
-        self.mark(OptionName::PlainPassword)
-    }
-
-    /// The security mechanism of this socket's connections (`ZMQ_MECHANISM`).
-    #[doc(alias = "ZMQ_MECHANISM")]
-    pub fn mechanism_value(&self) -> MechanismName {
-        match self.security {
-            Security::Null => MechanismName::NULL,
-            Security::PlainClient { .. } | Security::PlainServer => MechanismName::PLAIN,
-        }
-    }
-
-    /// Whether this socket is a PLAIN server.
-    pub fn plain_server_value(&self) -> bool {
-        self.security == Security::PlainServer
-    }
-
-    /// The PLAIN user name this socket presents, if it is a PLAIN client.
-    pub fn plain_username_value(&self) -> Option<&Bytes> {
-        match &self.security {
-            Security::PlainClient { username, .. } => Some(username),
-            _ => None,
-        }
-    }
-
-    /// The authenticator of this socket's PLAIN (and, later, CURVE) server side: libzmq's ZAP
-    /// handler, in-process. It is asked once per connecting client, with its credentials and
-    /// address, and allows it (with a user id the application reads as the peer's `User-Id`
-    /// property) or denies it with a ZAP status, which the client gets in an ERROR command and
-    /// the server's monitor as `HandshakeFailedAuth`. A server without one refuses every client
-    /// (status 500), as libzmq's does without a ZAP handler.
-    ///
-    /// ```
-    /// use monocoque::SocketOptions;
-    /// use monocoque::proto::{AuthDecision, AuthRequest};
-    ///
-    /// let options = SocketOptions::new()
-    ///     .plain_server(true)
-    ///     .zap_domain("accounts")
-    ///     .authenticator(|request: &AuthRequest<'_>| {
-    ///         if request.password == Some(b"secret") {
-    ///             AuthDecision::Allow { user_id: "alice".into() }
-    ///         } else {
-    ///             AuthDecision::Deny { status: 400 }
-    ///         }
-    ///     });
-    /// assert_eq!(options.zap_domain_value(), "accounts");
-    /// ```
-    pub fn authenticator(mut self, authenticator: impl Authenticator + 'static) -> Self {
-        self.authenticator = Some(SharedAuthenticator(std::sync::Arc::new(authenticator)));
-        self
-    }
-
-    /// `ZMQ_ZAP_DOMAIN`: the domain the authenticator is told, to tell servers apart.
-    #[doc(alias = "ZMQ_ZAP_DOMAIN")]
-    pub fn zap_domain(mut self, domain: impl Into<String>) -> Self {
-        self.zap_domain = domain.into();
-        self
-    }
-
-    /// The value of `zap_domain` (empty when unset).
-    pub fn zap_domain_value(&self) -> &str {
-        &self.zap_domain
-    }
-
-    /// A mechanism for one new connection to or from `address`.
-    pub(crate) fn mechanism(&self, address: Option<&str>) -> Box<dyn Mechanism> {
-        match &self.security {
-            Security::Null => Box::new(Null::new()),
-            Security::PlainServer => Box::new(PlainServer::new(AuthContext {
-                authenticator: self.authenticator.clone(),
-                domain: self.zap_domain.clone(),
-                address: address.map(str::to_owned),
-            })),
-            Security::PlainClient { username, password } => {
-                match PlainClient::new(username.clone(), password.clone()) {
-                    Some(client) => Box::new(client),
-                    // `check` refuses longer credentials before a socket exists.
-                    None => unreachable!("PLAIN credentials longer than 255 bytes"),
-                }
-            }
-        }
     }
 
     #[doc(alias = "ZMQ_SNDHWM")]

@@ -17,7 +17,9 @@ use super::options::{OptionError, OptionName, SocketOptions, random_seed};
 use super::shared::Shared;
 use super::signal;
 use super::transport::{self, Listener};
-use crate::proto::{DisconnectReason, Origin, RecvError, SendError, SendErrorKind, SocketType};
+use crate::proto::{
+    DisconnectReason, Origin, PeerInfo, RecvError, SendError, SendErrorKind, SocketType,
+};
 
 /// Every error a socket can give, for `?`: `bind`, `connect`, `unbind` and `disconnect`
 /// return it, and the errors of options ([`OptionError`]), sends ([`SendError`], whose message
@@ -185,6 +187,26 @@ impl Socket {
         *self.shared.options.borrow_mut() = options;
         self.shared.with_core(|core| core.set_options(pattern));
         Ok(())
+    }
+
+    /// The peers this socket is connected to now (handshake done), each with what its
+    /// handshake told: its routing id, socket type, security mechanism and metadata, including
+    /// the `User-Id` a server's authenticator gave the client (libzmq's `zmq_msg_gets`).
+    pub fn peers(&self) -> Vec<Peer> {
+        self.shared.with_core(|core| {
+            let pipes = core.pipes();
+            pipes
+                .ids()
+                .iter()
+                .filter_map(|&id| pipes.get(id))
+                .filter_map(|pipe| {
+                    pipe.peer().map(|info| Peer {
+                        routing_id: pipe.routing_id().clone(),
+                        info: info.clone(),
+                    })
+                })
+                .collect()
+        })
     }
 
     /// Starts a monitor: a stream of every connection event of this socket. Several monitors
@@ -853,5 +875,29 @@ struct PipeOwner {
 impl Drop for PipeOwner {
     fn drop(&mut self) {
         self.shared.detach(self.id);
+    }
+}
+
+/// A connected peer, as [`Socket::peers`] lists it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct Peer {
+    /// The routing id this socket knows the peer by (a ROUTER's; for other socket types, the
+    /// identity the peer announced, or empty).
+    pub routing_id: Bytes,
+    /// What the handshake told about the peer.
+    pub info: PeerInfo,
+}
+
+impl Peer {
+    /// A property of the peer's metadata: `Socket-Type`, `Identity`, `User-Id` (set by a PLAIN
+    /// or CURVE server's authenticator), or an application's `X-` property.
+    pub fn property(&self, name: &str) -> Option<&Bytes> {
+        self.info.metadata.get(name)
+    }
+
+    /// The user id a server's authenticator gave this client (`User-Id`), if any.
+    pub fn user_id(&self) -> Option<&Bytes> {
+        self.property(crate::proto::USER_ID)
     }
 }

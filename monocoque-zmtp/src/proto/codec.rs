@@ -11,6 +11,7 @@ use super::error::ProtocolError;
 use super::frame::{
     FLAG_COMMAND, FLAG_MORE, Frame, FrameDecoder, encode_frame_header, frame_header_len,
 };
+use super::mechanism::curve::{CurveDecoder, CurveEncoder};
 
 /// Bodies at least this long are handed to the vectored write by reference instead of being copied
 /// next to their header.
@@ -61,13 +62,14 @@ pub enum Inbound {
 /// let Some(Inbound::Message(msg)) = decoder.decode(&mut buf).unwrap() else { panic!() };
 /// assert_eq!(msg.frames(), &["a", "b"]);
 /// ```
-#[derive(Debug, Clone)]
+#[derive(Debug)]
 pub struct MessageDecoder {
     frames: FrameDecoder,
     partial: Message,
     partial_len: u64,
     max_message_len: Option<u64>,
     max_frames: Option<usize>,
+    decryption: Option<Box<CurveDecoder>>,
 }
 
 impl MessageDecoder {
@@ -79,7 +81,15 @@ impl MessageDecoder {
             partial_len: 0,
             max_message_len,
             max_frames: None,
+            decryption: None,
         }
+    }
+
+    /// Opens every frame with `decoder` (CURVE): each must be a MESSAGE whose box opens, with a
+    /// nonce above the last.
+    pub fn with_decryption(mut self, decoder: CurveDecoder) -> Self {
+        self.decryption = Some(Box::new(decoder));
+        self
     }
 
     /// A decoder with an optional limit on a message's total body bytes and a limit on each
@@ -114,9 +124,12 @@ impl MessageDecoder {
     /// returned at once and the message goes on assembling.
     pub fn decode(&mut self, buf: &mut BytesMut) -> Result<Option<Inbound>, ProtocolError> {
         loop {
-            let Some(frame) = self.frames.decode(buf)? else {
+            let Some(mut frame) = self.frames.decode(buf)? else {
                 return Ok(None);
             };
+            if let Some(decoder) = &mut self.decryption {
+                frame = open_frame(decoder, frame)?;
+            }
             match frame {
                 Frame::Command(body) => return Ok(Some(Inbound::Command(body))),
                 Frame::Message { body, more } => {
@@ -148,6 +161,29 @@ impl MessageDecoder {
     }
 }
 
+/// A CURVE MESSAGE out of its box. The flags inside say what the frame is; libzmq adds the
+/// outer frame's MORE to them, and so do we.
+#[cold]
+#[inline(never)]
+fn open_frame(decoder: &mut CurveDecoder, frame: Frame) -> Result<Frame, ProtocolError> {
+    let (body, outer_more) = match frame {
+        Frame::Command(body) => (body, false),
+        Frame::Message { body, more } => (body, more),
+    };
+    let opened = decoder.open(&body)?;
+    Ok(if opened.command {
+        if opened.more || outer_more {
+            return Err(ProtocolError::CommandWithMore);
+        }
+        Frame::Command(opened.body)
+    } else {
+        Frame::Message {
+            body: opened.body,
+            more: opened.more || outer_more,
+        }
+    })
+}
+
 /// An outgoing byte queue built for vectored writes.
 ///
 /// Frame headers and small bodies are copied into one contiguous chunk; bodies of at least the
@@ -173,6 +209,7 @@ pub struct WriteBuffer {
     head: BytesMut,
     len: usize,
     copy_threshold: usize,
+    encryption: Option<Box<CurveEncoder>>,
 }
 
 impl Default for WriteBuffer {
@@ -194,7 +231,18 @@ impl WriteBuffer {
             head: BytesMut::new(),
             len: 0,
             copy_threshold,
+            encryption: None,
         }
+    }
+
+    /// Boxes every frame queued from now on with `encoder` (CURVE).
+    pub fn set_encryption(&mut self, encoder: CurveEncoder) {
+        self.encryption = Some(Box::new(encoder));
+    }
+
+    /// Whether frames are boxed.
+    pub fn is_encrypted(&self) -> bool {
+        self.encryption.is_some()
     }
 
     /// Queues raw bytes (the greeting).
@@ -219,6 +267,12 @@ impl WriteBuffer {
 
     /// Queues a command frame.
     pub fn push_command(&mut self, command: &Command) {
+        if self.encryption.is_some() {
+            let mut body = BytesMut::with_capacity(command.encoded_len());
+            command.encode(&mut body);
+            self.push_framed(FLAG_COMMAND, &body.freeze());
+            return;
+        }
         let len = command.encoded_len();
         self.head.reserve(frame_header_len(len) + len);
         encode_frame_header(&mut self.head, FLAG_COMMAND, len);
@@ -232,6 +286,17 @@ impl WriteBuffer {
     }
 
     fn push_framed(&mut self, flags: u8, body: &Bytes) {
+        if let Some(encoder) = &mut self.encryption {
+            let before = self.head.len();
+            encoder.seal_frame(
+                flags & FLAG_MORE != 0,
+                flags & FLAG_COMMAND != 0,
+                body,
+                &mut self.head,
+            );
+            self.len += self.head.len() - before;
+            return;
+        }
         encode_frame_header(&mut self.head, flags, body.len());
         self.len += frame_header_len(body.len()) + body.len();
         if body.len() >= self.copy_threshold {

@@ -20,6 +20,7 @@ use super::error::ProtocolError;
 use super::handshake::{Handshake, HandshakeConfig, PeerInfo};
 use super::heartbeat::{Expired, Heartbeat, HeartbeatConfig};
 use super::mechanism::Mechanism;
+use super::mechanism::curve::CurveEncoder;
 use super::socket_type::SocketType;
 
 /// PONGs waiting to be written, at most: one per PING as libzmq answers, but a peer flooding
@@ -366,17 +367,24 @@ impl Connection {
 
     fn establish(&mut self, now: Instant) {
         let Phase::Handshake {
+            handshake,
             heartbeat,
             max_message_size,
             max_frame_len,
-            ..
-        } = &self.phase
+        } = &mut self.phase
         else {
             return;
         };
         // No frame can be larger than the socket could ever hold, whatever ZMQ_MAXMSGSIZE says.
-        let frame_limit = max_message_size.map_or(*max_frame_len, |m| m.min(*max_frame_len));
-        let decoder = MessageDecoder::with_limits(*max_message_size, frame_limit);
+        let mut frame_limit = max_message_size.map_or(*max_frame_len, |m| m.min(*max_frame_len));
+        let mut decoder = MessageDecoder::with_limits(*max_message_size, frame_limit);
+        if let Some(encryption) = handshake.take_encryption() {
+            // A boxed frame is larger than its body by the MESSAGE command around it.
+            frame_limit = frame_limit.saturating_add(CurveEncoder::boxed_len(0) as u64);
+            decoder = MessageDecoder::with_limits(*max_message_size, frame_limit)
+                .with_decryption(encryption.decoder);
+            self.out.set_encryption(encryption.encoder);
+        }
         self.phase = Phase::Traffic {
             decoder,
             heartbeat: Heartbeat::new(*heartbeat, now),

@@ -157,6 +157,21 @@ pub enum ProtocolError {
         /// The command name.
         name: Bytes,
     },
+    /// A CURVE box did not open: tampered with, made with other keys, or garbage. `what`
+    /// names the box (`HELLO`, `INITIATE cookie`, `MESSAGE`, ...).
+    #[error("CURVE {what} box did not open")]
+    Cryptographic {
+        /// The command or part whose box failed.
+        what: &'static str,
+    },
+    /// A CURVE nonce that is not above the last one seen: a replayed or reordered command.
+    #[error("CURVE nonce {nonce} is not above the last one, {last}: replayed or out of order")]
+    InvalidNonce {
+        /// The nonce received.
+        nonce: u64,
+        /// The highest nonce accepted so far.
+        last: u64,
+    },
     /// The peer closed the handshake with an ERROR command; RFC 37 makes this fatal.
     #[error("peer refused the handshake: {reason:?}")]
     PeerError {

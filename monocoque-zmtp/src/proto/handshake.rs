@@ -1,7 +1,7 @@
 //! The connection handshake as typed states: greeting, then the mechanism's commands, then ready.
 //!
 //! Each state is its own type and a transition consumes it, so a state can be neither skipped nor
-//! used twice: [`ExpectGreeting`] → [`ExpectMechanism`] → [`PeerInfo`]. [`Handshake`] wraps the
+//! used twice: [`ExpectGreeting`] → [`ExpectMechanism`] → [`Established`]. [`Handshake`] wraps the
 //! three in one value for drivers that keep it in a struct field.
 //!
 //! The states never touch a socket or a clock: bytes come in through a `BytesMut` the caller
@@ -16,6 +16,7 @@ use super::command::Command;
 use super::error::ProtocolError;
 use super::frame::{Frame, FrameDecoder};
 use super::greeting::{GREETING_LEN, Greeting, MechanismName, Version};
+use super::mechanism::curve::Encryption;
 use super::mechanism::{Mechanism, MechanismStatus};
 use super::metadata::Metadata;
 use super::socket_type::SocketType;
@@ -161,6 +162,17 @@ impl PeerInfo {
     }
 }
 
+/// A completed handshake: the peer, and how the traffic is encrypted when the mechanism does
+/// (CURVE).
+#[derive(Debug)]
+pub struct Established {
+    /// What the handshake learned about the peer.
+    pub peer: PeerInfo,
+    /// The traffic's encryption: install its encoder in the connection's
+    /// [`WriteBuffer`] and its decoder in the [`MessageDecoder`](super::MessageDecoder).
+    pub encryption: Option<Encryption>,
+}
+
 /// A step of a typed handshake state: still waiting, or moved on to the next state.
 #[derive(Debug)]
 pub enum Transition<S, N> {
@@ -256,7 +268,7 @@ impl ExpectMechanism {
         mut self,
         input: &mut BytesMut,
         out: &mut WriteBuffer,
-    ) -> Result<Transition<Self, PeerInfo>, ProtocolError> {
+    ) -> Result<Transition<Self, Established>, ProtocolError> {
         loop {
             let body = match self.decoder.decode(input)? {
                 None => return Ok(Transition::Pending(self)),
@@ -272,7 +284,10 @@ impl ExpectMechanism {
             let status = status?;
             if let MechanismStatus::Complete(metadata) = status {
                 return match self.accept(metadata) {
-                    Ok(peer) => Ok(Transition::Next(peer)),
+                    Ok(peer) => Ok(Transition::Next(Established {
+                        peer,
+                        encryption: self.mechanism.take_encryption(),
+                    })),
                     Err(error) => {
                         out.push_command(&Command::Error(Bytes::from(error.to_string())));
                         Err(error)
@@ -348,7 +363,7 @@ pub struct Handshake {
 enum State {
     Greeting(ExpectGreeting),
     Mechanism(ExpectMechanism),
-    Done(PeerInfo),
+    Done(PeerInfo, Option<Encryption>),
     Failed(ProtocolError),
     /// Only seen inside `advance`, between taking a state and putting its successor back.
     Poisoned,
@@ -401,9 +416,9 @@ impl Handshake {
                         self.state = State::Mechanism(state);
                         return Ok(());
                     }
-                    Transition::Next(peer) => State::Done(peer),
+                    Transition::Next(done) => State::Done(done.peer, done.encryption),
                 },
-                done @ State::Done(_) => {
+                done @ State::Done(..) => {
                     self.state = done;
                     return Ok(());
                 }
@@ -418,7 +433,7 @@ impl Handshake {
         match &self.state {
             State::Greeting(s) => s.deadline(),
             State::Mechanism(s) => s.deadline(),
-            State::Done(_) | State::Failed(_) | State::Poisoned => None,
+            State::Done(..) | State::Failed(_) | State::Poisoned => None,
         }
     }
 
@@ -436,20 +451,29 @@ impl Handshake {
     /// The peer, once the handshake has completed.
     pub fn peer(&self) -> Option<&PeerInfo> {
         match &self.state {
-            State::Done(peer) => Some(peer),
+            State::Done(peer, _) => Some(peer),
+            _ => None,
+        }
+    }
+
+    /// Once the handshake has completed: the traffic's encryption, if the mechanism encrypts
+    /// (CURVE). Taken once.
+    pub fn take_encryption(&mut self) -> Option<Encryption> {
+        match &mut self.state {
+            State::Done(_, encryption) => encryption.take(),
             _ => None,
         }
     }
 
     /// Whether the handshake has completed.
     pub fn is_done(&self) -> bool {
-        matches!(self.state, State::Done(_))
+        matches!(self.state, State::Done(..))
     }
 
     /// The peer, consuming the handshake.
     pub fn into_peer(self) -> Option<PeerInfo> {
         match self.state {
-            State::Done(peer) => Some(peer),
+            State::Done(peer, _) => Some(peer),
             _ => None,
         }
     }

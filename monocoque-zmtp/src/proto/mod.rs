@@ -29,10 +29,11 @@ pub use frame::{
 };
 pub use greeting::{GREETING_LEN, Greeting, MechanismName, Version};
 pub use handshake::{
-    DEFAULT_HANDSHAKE_TIMEOUT, DEFAULT_MAX_HANDSHAKE_COMMAND, ExpectGreeting, ExpectMechanism,
-    Handshake, HandshakeConfig, PeerInfo, Transition,
+    DEFAULT_HANDSHAKE_TIMEOUT, DEFAULT_MAX_HANDSHAKE_COMMAND, Established, ExpectGreeting,
+    ExpectMechanism, Handshake, HandshakeConfig, PeerInfo, Transition,
 };
 pub use heartbeat::{Expired, Heartbeat, HeartbeatConfig};
+pub use mechanism::curve;
 pub use mechanism::{
     AuthContext, AuthDecision, AuthRequest, Authenticator, Mechanism, MechanismStatus, Null,
     PLAIN_MAX_CREDENTIAL, PlainClient, PlainCredentials, PlainServer, SharedAuthenticator, USER_ID,

@@ -9,6 +9,7 @@ use std::sync::Arc;
 
 use bytes::Bytes;
 
+use super::curve::CurvePublicKey;
 use crate::proto::greeting::MechanismName;
 
 /// What an authenticator is asked about one connecting client.
@@ -25,6 +26,8 @@ pub struct AuthRequest<'a> {
     pub username: Option<&'a [u8]>,
     /// PLAIN: the password.
     pub password: Option<&'a [u8]>,
+    /// CURVE: the client's long-term public key, which it has proven it holds.
+    pub curve_key: Option<&'a CurvePublicKey>,
 }
 
 impl<'a> AuthRequest<'a> {
@@ -41,6 +44,19 @@ impl<'a> AuthRequest<'a> {
             mechanism: MechanismName::PLAIN,
             username: Some(username),
             password: Some(password),
+            curve_key: None,
+        }
+    }
+
+    /// A CURVE request: the client's long-term public key.
+    pub fn curve(domain: &'a str, address: Option<&'a str>, key: &'a CurvePublicKey) -> Self {
+        Self {
+            domain,
+            address,
+            mechanism: MechanismName::CURVE,
+            username: None,
+            password: None,
+            curve_key: Some(key),
         }
     }
 }

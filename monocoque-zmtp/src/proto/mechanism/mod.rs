@@ -5,6 +5,7 @@
 //! same trait.
 
 mod auth;
+pub mod curve;
 mod null;
 mod plain;
 
@@ -13,6 +14,8 @@ pub use null::Null;
 pub use plain::{PLAIN_MAX_CREDENTIAL, PlainClient, PlainCredentials, PlainServer, USER_ID};
 
 use bytes::Bytes;
+
+use self::curve::Encryption;
 
 use super::error::ProtocolError;
 use super::greeting::{Greeting, MechanismName};
@@ -81,4 +84,10 @@ pub trait Mechanism: std::fmt::Debug + Send {
         command: Bytes,
         out: &mut Vec<Bytes>,
     ) -> Result<MechanismStatus, ProtocolError>;
+
+    /// Once the exchange is complete: how the traffic is to be encrypted, if it is (CURVE).
+    /// Taken once; NULL and PLAIN leave the traffic as it is.
+    fn take_encryption(&mut self) -> Option<Encryption> {
+        None
+    }
 }
