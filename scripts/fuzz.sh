@@ -23,7 +23,7 @@ seconds=${1:-60}
 shift || true
 targets=("$@")
 if [ ${#targets[@]} -eq 0 ]; then
-  targets=(decode greeting handshake metadata socket_core)
+  targets=(decode greeting handshake metadata socket_core plain curve_handshake curve_message)
 fi
 jobs=${JOBS:-1}
 sanitizer=(--sanitizer "${SANITIZER:-none}")

@@ -1,0 +1,6 @@
+//! Fuzz target: see `monocoque_zmtp::fuzzing::curve_message`.
+#![no_main]
+
+libfuzzer_sys::fuzz_target!(|data: &[u8]| {
+    monocoque_zmtp::fuzzing::curve_message(data);
+});

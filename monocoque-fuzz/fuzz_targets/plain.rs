@@ -1,0 +1,6 @@
+//! Fuzz target: see `monocoque_zmtp::fuzzing::plain`.
+#![no_main]
+
+libfuzzer_sys::fuzz_target!(|data: &[u8]| {
+    monocoque_zmtp::fuzzing::plain(data);
+});
