@@ -4,7 +4,8 @@
 #   scripts/test.sh
 #
 # Needs only a Rust toolchain and a C++ compiler: the libzmq peer of the interop tests is built
-# from source by the `zmq` crate. On CI (CI=true) it also checks formatting, lints and docs.
+# from source by the `zmq` crate, and the CURVE-capable one (pyzmq) is installed in a virtual
+# environment by scripts/pyzmq-env.sh, which the CURVE interop tests run themselves. On CI (CI=true) it also checks formatting, lints and docs.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 

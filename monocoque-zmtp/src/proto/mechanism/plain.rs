@@ -35,9 +35,21 @@ pub(super) fn peer_error(reason: Bytes) -> ProtocolError {
     }
 }
 
+/// libzmq's PLAIN server writes its ERROR's name as the C string `"\x05ERROR"`, where the hex
+/// escape takes the `E` as well: the body is `^RROR`, the reason's length, the reason. Read as
+/// what it means, so a refusal by a libzmq server shows its status.
+fn libzmq_plain_error(body: &Bytes) -> Option<ProtocolError> {
+    let rest = body.strip_prefix(b"^RROR")?;
+    let (&len, reason) = rest.split_first()?;
+    (reason.len() == usize::from(len)).then(|| peer_error(body.slice(6..)))
+}
+
 /// The command's name and the bytes after it; a PLAIN command that is not `expected` is an error
 /// (an ERROR from the peer says why it refused us).
 fn expect(body: Bytes, expected: &'static [u8]) -> Result<Bytes, ProtocolError> {
+    if let Some(error) = libzmq_plain_error(&body) {
+        return Err(error);
+    }
     match Command::parse(body)? {
         Command::Error(reason) => Err(peer_error(reason)),
         Command::Unknown { name, data } if name == expected => Ok(data),
@@ -186,6 +198,9 @@ impl Mechanism for PlainClient {
                 out.push(command(b"INITIATE", &initiate));
                 self.state = ClientState::ExpectReady;
                 Ok(MechanismStatus::InProgress)
+            }
+            ClientState::ExpectReady if libzmq_plain_error(&body).is_some() => {
+                Err(libzmq_plain_error(&body).unwrap_or(ProtocolError::MalformedCommand))
             }
             ClientState::ExpectReady => match Command::parse(body)? {
                 Command::Ready(metadata) => Ok(MechanismStatus::Complete(metadata)),
@@ -486,5 +501,27 @@ mod tests {
                 name: Bytes::from_static(b"HELLO")
             })
         );
+    }
+
+    #[test]
+    fn the_error_libzmq_s_plain_server_sends_reads_as_its_status() {
+        // Captured from libzmq 4.3.4 and 4.3.5 refusing a password: `^RROR`, 3, "400".
+        let body = Bytes::from_static(b"^RROR\x03400");
+        let mut client = PlainClient::new("admin", "guess").unwrap();
+        client.start(&Metadata::default(), &mut Vec::new());
+        assert_eq!(
+            client.receive(body.clone(), &mut Vec::new()),
+            Err(ProtocolError::AuthenticationFailed { status: 400 })
+        );
+        let mut waiting_ready = PlainClient::new("admin", "guess").unwrap();
+        waiting_ready.start(&Metadata::default(), &mut Vec::new());
+        let welcome = command(b"WELCOME", &[]);
+        waiting_ready.receive(welcome, &mut Vec::new()).unwrap();
+        assert_eq!(
+            waiting_ready.receive(body, &mut Vec::new()),
+            Err(ProtocolError::AuthenticationFailed { status: 400 })
+        );
+        // A length that does not match is no ERROR.
+        assert!(libzmq_plain_error(&Bytes::from_static(b"^RROR\x05400")).is_none());
     }
 }
