@@ -109,6 +109,11 @@ pub use bytes;
 #[doc = include_str!("../../docs/GUIDE.md")]
 pub struct ReadmeAndGuide;
 
+/// The security guide's examples, run as doc tests.
+#[cfg(doctest)]
+#[doc = include_str!("../../docs/SECURITY.md")]
+pub struct SecurityGuide;
+
 #[doc(inline)]
 pub use monocoque_core::{
     Endpoint, EndpointError, Host, IntoFrames, IpcAddr, Message, Port, TcpEndpoint, TcpSource,
@@ -116,8 +121,9 @@ pub use monocoque_core::{
 };
 #[doc(inline)]
 pub use monocoque_zmtp::driver::{
-    DEFAULT_BACKLOG, Error, Monitor, MonitorEvent, MonitorEventKind, MonitorMask, OptionError,
-    OptionName, Peer, SocketOptions, TcpKeepalive,
+    DEFAULT_BACKLOG, DEFAULT_MAX_PENDING_HANDSHAKES, DEFAULT_MAX_PENDING_PER_ADDRESS, Error,
+    Monitor, MonitorEvent, MonitorEventKind, MonitorMask, OptionError, OptionName, Peer,
+    SocketOptions, TcpKeepalive,
 };
 #[doc(inline)]
 pub use monocoque_zmtp::driver::{ProxyControl, ProxyStatistics, SideStatistics};

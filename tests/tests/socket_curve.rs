@@ -351,3 +351,59 @@ async fn hostile_handshakes_close_only_their_own_connections() {
     );
     wait_until("one peer left", || pull.peers().len() == 1).await;
 }
+
+#[compio::test]
+async fn connections_past_the_pending_handshake_limit_are_closed_until_places_free_up() {
+    let server_keys = CurveKeyPair::generate();
+    let pull = PullSocket::with_options(
+        server(&server_keys)
+            .max_pending_handshakes(10)
+            .max_pending_handshakes_per_address(2),
+    )
+    .unwrap();
+    let events = pull.monitor();
+    let endpoint = pull.bind(TCP_ANY).await.unwrap().to_string();
+    let address = endpoint.trim_start_matches("tcp://").to_owned();
+    // Two connections that say nothing hold this address's two places.
+    let silent: Vec<TcpStream> = (0..2)
+        .map(|_| TcpStream::connect(&address).unwrap())
+        .collect();
+    let mut accepted = 0;
+    within("two accepts", async {
+        while accepted < 2 {
+            if events.recv().await.unwrap().kind == MonitorEventKind::Accepted {
+                accepted += 1;
+            }
+        }
+    })
+    .await;
+    // A third is closed before it can send anything.
+    let mut third = TcpStream::connect(&address).unwrap();
+    third.set_read_timeout(Some(common::WAIT)).unwrap();
+    let refused = within("the refusal", async {
+        loop {
+            if let MonitorEventKind::AcceptFailed { error } = events.recv().await.unwrap().kind {
+                return error;
+            }
+        }
+    })
+    .await;
+    assert!(refused.contains("from this address"), "{refused}");
+    let mut byte = [0u8; 1];
+    assert_eq!(
+        third.read(&mut byte).unwrap_or(0),
+        0,
+        "the third was served"
+    );
+
+    // Once the silent ones go, a real client gets in.
+    drop(silent);
+    let push = PushSocket::with_options(SocketOptions::new().curve_server_key(server_keys.public))
+        .unwrap();
+    push.connect(&endpoint).unwrap();
+    push.send("after the flood").await.unwrap();
+    assert_eq!(
+        within("the message", pull.recv()).await.unwrap(),
+        Message::from("after the flood")
+    );
+}

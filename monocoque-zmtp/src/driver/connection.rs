@@ -17,6 +17,7 @@ use futures_util::FutureExt;
 use monocoque_core::PeerId;
 
 use super::monitor::{MonitorEvent, MonitorEventKind};
+use super::pending::PendingGuard;
 use super::shared::{PipeSignals, Shared};
 use super::transport::Stream;
 use crate::proto::{
@@ -54,9 +55,11 @@ pub(crate) async fn serve(
     stream: Stream,
     pipe: PipeFor,
     endpoint: Rc<str>,
+    pending: Option<PendingGuard>,
 ) -> DisconnectReason {
     let address = stream.peer_address();
     let mut driver = Driver::new(shared, pipe, endpoint, address);
+    driver.pending = pending;
     let reason = driver.run(stream).await;
     driver.end = reason.clone();
     reason
@@ -79,6 +82,9 @@ struct Driver {
     /// This connection's share of the socket's receive budget.
     held: u64,
     end: DisconnectReason,
+    /// An accepted connection's place among its listener's handshakes in progress, until the
+    /// handshake is done.
+    pending: Option<PendingGuard>,
 }
 
 /// What woke the task.
@@ -118,6 +124,7 @@ impl Driver {
             endpoint,
             address,
             routing_id: None,
+            pending: None,
             paused: false,
             held: 0,
             end: DisconnectReason::ClosedLocally,
@@ -306,6 +313,7 @@ impl Driver {
     fn establish(&mut self, peer: crate::proto::PeerInfo) -> Result<(), DisconnectReason> {
         let (peer_type, mechanism, version) = (peer.socket_type, peer.mechanism, peer.version);
         let metadata = peer.metadata.clone();
+        self.pending = None;
         let connecting = match self.pipe {
             PipeFor::Accepted => None,
             PipeFor::Connecting(id) => Some(id),

@@ -9,6 +9,7 @@ mod inproc;
 mod mailbox;
 mod monitor;
 mod options;
+mod pending;
 mod poller;
 mod proxy;
 mod security;
@@ -21,6 +22,7 @@ pub use context::Context;
 pub use handle::{HANDLE_QUEUE, Handle, HandleSink};
 pub use monitor::{Monitor, MonitorEvent, MonitorEventKind, MonitorMask};
 pub use options::{DEFAULT_BACKLOG, OptionError, OptionName, SocketOptions, TcpKeepalive};
+pub use pending::{DEFAULT_MAX_PENDING_HANDSHAKES, DEFAULT_MAX_PENDING_PER_ADDRESS};
 pub use poller::{Interest, Poller};
 pub use proxy::{
     ProxyControl, ProxyStatistics, SideStatistics, proxy, proxy_handles, proxy_handles_blocking,

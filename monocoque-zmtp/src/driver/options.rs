@@ -9,6 +9,7 @@ use std::time::Duration;
 
 use bytes::Bytes;
 
+use super::pending::{DEFAULT_MAX_PENDING_HANDSHAKES, DEFAULT_MAX_PENDING_PER_ADDRESS};
 use super::security::{CurveKeys, Security};
 use crate::proto::{
     DEFAULT_HANDSHAKE_TIMEOUT, DEFAULT_RECEIVE_BUDGET, HeartbeatConfig, PatternOptions,
@@ -349,6 +350,8 @@ pub struct SocketOptions {
     pub(crate) authenticator: Option<SharedAuthenticator>,
     pub(crate) zap_domain: String,
     pub(crate) curve: CurveKeys,
+    pub(crate) max_pending_handshakes: usize,
+    pub(crate) max_pending_per_address: usize,
     set: Vec<OptionName>,
 }
 
@@ -380,6 +383,8 @@ impl Default for SocketOptions {
             authenticator: None,
             zap_domain: String::new(),
             curve: CurveKeys::default(),
+            max_pending_handshakes: DEFAULT_MAX_PENDING_HANDSHAKES,
+            max_pending_per_address: DEFAULT_MAX_PENDING_PER_ADDRESS,
             set: Vec::new(),
         }
     }
@@ -799,6 +804,38 @@ impl SocketOptions {
     /// The value of `connect_timeout`.
     pub fn connect_timeout_value(&self) -> Option<Duration> {
         self.connect_timeout
+    }
+
+    /// The most connections a listener keeps in their handshake at once (default
+    /// [`DEFAULT_MAX_PENDING_HANDSHAKES`], 1024). A connection accepted past it is closed at once
+    /// and the monitor reports `AcceptFailed`. With the handshake timeout, this bounds what
+    /// clients that have not authenticated can make a server hold. No libzmq equivalent.
+    ///
+    /// ```
+    /// use monocoque::SocketOptions;
+    ///
+    /// let options = SocketOptions::new()
+    ///     .max_pending_handshakes(100)
+    ///     .max_pending_handshakes_per_address(10);
+    /// assert_eq!(options.max_pending_handshakes_value(), (100, 10));
+    /// ```
+    pub fn max_pending_handshakes(mut self, max: usize) -> Self {
+        self.max_pending_handshakes = max.max(1);
+        self
+    }
+
+    /// The most connections from one IP address a listener keeps in their handshake at once
+    /// (default [`DEFAULT_MAX_PENDING_PER_ADDRESS`], 256); past it, as
+    /// [`max_pending_handshakes`](Self::max_pending_handshakes). IPC connections count only
+    /// against the listener's limit.
+    pub fn max_pending_handshakes_per_address(mut self, max: usize) -> Self {
+        self.max_pending_per_address = max.max(1);
+        self
+    }
+
+    /// The values of `max_pending_handshakes` and `max_pending_handshakes_per_address`.
+    pub fn max_pending_handshakes_value(&self) -> (usize, usize) {
+        (self.max_pending_handshakes, self.max_pending_per_address)
     }
 
     /// The value of `handshake_timeout`.

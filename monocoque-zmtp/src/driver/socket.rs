@@ -14,6 +14,7 @@ use super::connection::{PipeFor, serve};
 use super::inproc;
 use super::monitor::{Monitor, MonitorEvent, MonitorEventKind, MonitorMask};
 use super::options::{OptionError, OptionName, SocketOptions, random_seed};
+use super::pending::PendingHandshakes;
 use super::shared::Shared;
 use super::signal;
 use super::transport::{self, Listener};
@@ -687,9 +688,36 @@ async fn accept_loop(
     endpoint: Rc<str>,
     connections: Rc<RefCell<Vec<JoinHandle<()>>>>,
 ) {
+    let pending = PendingHandshakes::default();
     loop {
         match listener.accept().await {
             Ok(stream) => {
+                let admitted = {
+                    let options = shared.options.borrow();
+                    pending.admit(
+                        stream.peer_ip(),
+                        options.max_pending_handshakes,
+                        options.max_pending_per_address,
+                    )
+                };
+                let guard = match admitted {
+                    Ok(guard) => guard,
+                    Err(refused) => {
+                        // Closed before a byte is read: a flood of connections that never
+                        // complete a handshake costs a file descriptor for a moment, no more.
+                        shared.emit(|| {
+                            MonitorEvent::new(
+                                MonitorEventKind::AcceptFailed {
+                                    error: refused.to_string(),
+                                },
+                                &endpoint,
+                            )
+                            .peer(stream.peer_address().as_deref())
+                        });
+                        drop(stream);
+                        continue;
+                    }
+                };
                 shared.emit(|| {
                     MonitorEvent::new(MonitorEventKind::Accepted, &endpoint)
                         .peer(stream.peer_address().as_deref())
@@ -698,7 +726,8 @@ async fn accept_loop(
                     let shared = shared.clone();
                     let endpoint = endpoint.clone();
                     async move {
-                        let _end = serve(shared, stream, PipeFor::Accepted, endpoint).await;
+                        let _end =
+                            serve(shared, stream, PipeFor::Accepted, endpoint, Some(guard)).await;
                     }
                 });
                 let mut connections = connections.borrow_mut();
@@ -815,6 +844,7 @@ async fn connect_loop(shared: Rc<Shared>, endpoint: Endpoint, id: PeerId) {
                     stream,
                     PipeFor::Connecting(id),
                     name.clone(),
+                    None,
                 )
                 .await;
                 if !end.allows_reconnect() {

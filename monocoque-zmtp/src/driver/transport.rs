@@ -38,6 +38,14 @@ impl Stream {
     }
 
     /// The peer's address (`ip:port` for TCP; none for Unix sockets).
+    /// The peer's IP address (TCP), which the cap on pending handshakes counts by.
+    pub(crate) fn peer_ip(&self) -> Option<IpAddr> {
+        match self {
+            Self::Tcp(s) => s.peer_addr().ok().map(|a| a.ip()),
+            Self::Unix(_) => None,
+        }
+    }
+
     pub(crate) fn peer_address(&self) -> Option<String> {
         match self {
             Self::Tcp(s) => s.peer_addr().ok().map(|a| a.to_string()),
