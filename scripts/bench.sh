@@ -4,24 +4,31 @@
 # PUSH/PULL throughput (64 B, 1 KiB, 64 KiB, 1 MiB; TCP and IPC; unpinned and pinned), REQ/REP
 # round trips (p50, p99, p99.9), PUB/SUB fan-out to 10 and 100 subscribers, DEALER/ROUTER with
 # 1,000 peers, and the CPU time of each side; then, one process each, PUSH/PULL over inproc and
-# messages through a ROUTER/DEALER proxy (libzmq's zmq_proxy beside monocoque::proxy). Prints a table with each figure as a ratio to
+# messages through a ROUTER/DEALER proxy (libzmq's zmq_proxy beside monocoque::proxy); last, the
+# `curve` rows: PUSH/PULL (64 B, 64 KiB) and REQ/REP (64 B) over TCP with CURVE, monocoque (and
+# its handles) against the system's libzmq.so.5 with CURVE (Debian's libzmq5, loaded at run
+# time; the zmq crate's build has no CURVE). Prints a table with each figure as a ratio to
 # libzmq from the same round and monocoque's targets, and draws a chart.
 # Method, caveats and the last full run: docs/PERFORMANCE.md.
 #
-#   scripts/bench.sh                            # everything, 5 rounds: about 8 minutes on 2 vCPUs
+#   scripts/bench.sh                            # everything, 5 rounds: about 10 minutes on 2 vCPUs
 #   scripts/bench.sh rounds=1 filter=push/pull  # quick: one round of the rows whose label matches
 #   scripts/bench.sh rounds=3 filter="64 B,x10" libs=monocoque,omq-tokio
+#   scripts/bench.sh rounds=1 filter=curve libs=monocoque   # the CURVE rows only
 #   scripts/bench.sh latpin=0                   # req/rep rows unpinned (default: both on CPU 0)
 #   scripts/bench.sh scale=0.2 timeout=30       # a fifth of the messages; 30 s per measurement
 #   CRITERION=1 scripts/bench.sh                # then also the criterion suite of monocoque alone
 #
-# Row labels: `monocoque-bench/target/release/monocoque-bench rows`. Output: the table on stdout
-# and in target/bench/ (table.txt, table.md, summary.csv, samples.csv, chart.png); a full run
-# (no filter=, libs= or scale=) also writes the chart to docs/perf/chart.png.
+# Row labels: `monocoque-bench/target/release/monocoque-bench rows` (with filter=... : the rows a
+# run would take). Output: the table on stdout and in target/bench/ (table.txt, table.md,
+# summary.csv, samples.csv, chart.png); a full run (no filter=, libs= or scale=) also writes the
+# chart to docs/perf/chart.png.
 #
 # Needs a Rust toolchain, a C++ compiler (the zmq crate builds libzmq from source), taskset
-# (util-linux), a kernel with io_uring, and python3 for the chart (matplotlib is installed with
-# pip --user when missing). Not part of scripts/test.sh or CI.
+# (util-linux), a kernel with io_uring, python3 for the chart (matplotlib is installed with
+# pip --user when missing) and, for the curve rows, libzmq.so.5 built with CURVE (Debian's
+# libzmq5, installed with apt-get, through sudo unless root, when missing). Not part of
+# scripts/test.sh or CI.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -40,6 +47,23 @@ done
 echo "building monocoque-bench (release; the first build compiles libzmq and takes a few minutes)..." >&2
 cargo build --release --manifest-path monocoque-bench/Cargo.toml >&2
 bench="${CARGO_TARGET_DIR:-monocoque-bench/target}/release/monocoque-bench"
+
+# The curve rows' libzmq (with CURVE) is loaded at run time: install it when a selected row needs
+# it and it cannot be loaded. Without it those rows' libzmq cells fail; the rest still runs.
+selected=$("$bench" rows "$@" 2>/dev/null || true)
+if grep -q '^curve ' <<<"$selected" && ! "$bench" libzmq-curve >/dev/null 2>&1; then
+  echo "installing libzmq5 (libzmq with CURVE, for the curve rows)..." >&2
+  sudo=""
+  if [ "$(id -u)" != 0 ]; then
+    sudo=sudo
+  fi
+  if command -v apt-get >/dev/null; then
+    $sudo apt-get update -qq >&2 || true
+    $sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq libzmq5 >&2 || true
+  fi
+  "$bench" libzmq-curve >&2 ||
+    echo "warning: no libzmq.so.5 with CURVE; the curve rows' libzmq cells will fail" >&2
+fi
 
 out=target/bench
 mkdir -p "$out"

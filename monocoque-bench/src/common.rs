@@ -9,6 +9,7 @@ use std::task::{Poll, Waker};
 use std::time::{Duration, Instant};
 
 use hdrhistogram::Histogram;
+use monocoque::curve::{CurveKeyPair, CurveSecretKey};
 
 pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
 
@@ -70,6 +71,34 @@ pub fn classify(body: &[u8], size: usize) -> Result<Published, BoxError> {
     } else {
         check(body, size).map(|()| Published::Data)
     }
+}
+
+// ---------------------------------------------------------------------------------------------
+// CURVE rows
+// ---------------------------------------------------------------------------------------------
+
+/// The server's and the client's secret keys (Z85) of the CURVE rows, fixed so that both
+/// processes, whichever library drives them, agree without passing keys around: the example keys
+/// of libzmq's zmq_curve(7) page. Benchmark keys, public on purpose; nothing to protect.
+const CURVE_SERVER_SECRET: &str = "JTKVSB%%)wK0E.X)V>+}o?pNmC{O&4W4b!Ni{Lh6";
+const CURVE_CLIENT_SECRET: &str = "D:)Q[IlAW!ahhC2ac:9*A}h:p?([4%wOTJ%JR%cs";
+
+/// The CURVE rows' long-term keys: the server's and the client's, public keys derived from the
+/// secret ones.
+pub struct CurveKeys {
+    pub server: CurveKeyPair,
+    pub client: CurveKeyPair,
+}
+
+pub fn curve_keys() -> Result<CurveKeys, BoxError> {
+    let pair = |secret: &str| -> Result<CurveKeyPair, BoxError> {
+        let secret = CurveSecretKey::from_z85(secret).map_err(|e| format!("curve key: {e}"))?;
+        Ok(CurveKeyPair::from_secret(secret))
+    };
+    Ok(CurveKeys {
+        server: pair(CURVE_SERVER_SECRET)?,
+        client: pair(CURVE_CLIENT_SECRET)?,
+    })
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -338,3 +367,22 @@ pub fn parse_endpoint(endpoint: &str) -> Result<Addr, BoxError> {
 
 /// A 1 ms pause between probes and end markers, for blocking code.
 pub const TICK: Duration = Duration::from_millis(1);
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The public keys zmq_curve(7) gives beside the secret ones.
+    #[test]
+    fn curve_keys_are_the_documented_pairs() {
+        let keys = curve_keys().expect("valid keys");
+        assert_eq!(
+            keys.server.public.to_z85(),
+            "rq:rM>}U?@Lns47E1%kR.o@n%FcmmsL/@{H8]yf7"
+        );
+        assert_eq!(
+            keys.client.public.to_z85(),
+            "Yne@$w-vo<fVvi]a<NY6T1ed:M$fCG*[IaLV{hID"
+        );
+    }
+}

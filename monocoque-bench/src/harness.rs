@@ -22,6 +22,8 @@ pub struct Row {
     pub peers: usize,
     pub hwm: Option<u32>,
     pub pinned: bool,
+    /// CURVE on the connection (thr and lat rows over tcp); the label starts with `curve `.
+    pub curve: bool,
 }
 
 pub fn size_label(size: usize) -> String {
@@ -36,6 +38,15 @@ pub fn size_label(size: usize) -> String {
 
 impl Row {
     pub fn label(&self) -> String {
+        let label = self.plain_label();
+        if self.curve {
+            format!("curve {label}")
+        } else {
+            label
+        }
+    }
+
+    fn plain_label(&self) -> String {
         match self.kind {
             Kind::Thr => format!(
                 "push/pull {} {}{}",
@@ -86,6 +97,7 @@ impl Row {
             peers: self.peers,
             hwm: self.hwm,
             endpoint,
+            curve: self.curve,
         }
     }
 }

@@ -1,12 +1,16 @@
 //! monocoque's two-process benchmark suite: monocoque against libzmq (the reference, through the
 //! `zmq` crate), omq-tokio, zeromq (zmq.rs), monocoque-rs and a raw-socket floor, in the same run.
+//! The `curve ...` rows run monocoque with CURVE against the system's libzmq.so.5 with CURVE
+//! (Debian's libzmq5, loaded at run time: the `zmq` crate's libzmq has no CURVE).
 //! `scripts/bench.sh` builds and runs it; docs/PERFORMANCE.md explains the method.
 //!
 //! ```text
 //! monocoque-bench table [rounds=5] [filter=push/pull,req/rep] [libs=libzmq,monocoque]
 //!                       [scale=1.0] [timeout=60] [latpin=1] [out=target/bench]
+//! monocoque-bench rows [filter=...] [latpin=1]   (the labels of the rows a table would run)
 //! monocoque-bench run lib=monocoque kind=thr transport=tcp size=64 count=1000000 [pinned=1]
-//!                     [wrap_server="valgrind --tool=callgrind"] [wrap_client=...]
+//!                     [curve=1] [wrap_server="valgrind --tool=callgrind"] [wrap_client=...]
+//! monocoque-bench libzmq-curve   (checks that the system libzmq.so.5 loads and has CURVE)
 //! monocoque-bench child lib=... role=server|client kind=... ...   (what the two above start)
 //! ```
 
@@ -20,6 +24,7 @@ mod libs {
     pub mod raw;
     pub mod zeromq;
     pub mod zmq;
+    pub mod zmqsys;
 }
 mod report;
 mod spec;
@@ -38,13 +43,19 @@ fn main() -> ExitCode {
         Some("table") => report::table(&args[1..]),
         None => report::table(&[]),
         Some("run") => single(&args[1..]),
-        Some("rows") => {
-            for row in rows(true) {
+        Some("rows") => report::selected_rows(&args[1..]).map(|rows| {
+            for row in rows {
                 println!("{}", row.label());
             }
-            Ok(true)
+            true
+        }),
+        Some("libzmq-curve") => libs::zmqsys::describe().map(|found| {
+            println!("{found}");
+            true
+        }),
+        Some(other) => {
+            Err(format!("unknown command {other:?}: table, run, rows, libzmq-curve, child").into())
         }
-        Some(other) => Err(format!("unknown command {other:?}: table, run, rows, child").into()),
     };
     match result {
         Ok(true) => ExitCode::SUCCESS,
@@ -59,6 +70,11 @@ fn main() -> ExitCode {
 /// One side of one measurement, in its own process.
 fn child(args: &[String]) -> Result<bool, BoxError> {
     let config = Config::parse(args)?;
+    if config.curve
+        && (!matches!(config.kind, Kind::Thr | Kind::Lat) || config.transport == Transport::Inproc)
+    {
+        return Err("curve=1: throughput and latency over tcp or ipc only".into());
+    }
     // Die with the parent: a killed table run must not leave measurements running.
     // SAFETY: prctl with these arguments only sets a flag on this process.
     unsafe {
@@ -70,11 +86,12 @@ fn child(args: &[String]) -> Result<bool, BoxError> {
     }
     // Inproc: the sending side runs on a thread of this process, connected before the bind
     // (both libraries allow that order).
-    let sender = (config.transport == Transport::Inproc && config.role == Role::Server).then(|| {
-        let mut client = config.clone();
-        client.role = Role::Client;
-        std::thread::spawn(move || run_lib(&client).map_err(|e| e.to_string()))
-    });
+    let sender =
+        (config.transport == Transport::Inproc && config.role == Role::Server).then(|| {
+            let mut client = config.clone();
+            client.role = Role::Client;
+            std::thread::spawn(move || run_lib(&client).map_err(|e| e.to_string()))
+        });
     run_lib(&config)?;
     if let Some(sender) = sender {
         sender.join().map_err(|_| "the sending thread panicked")??;
@@ -85,6 +102,8 @@ fn child(args: &[String]) -> Result<bool, BoxError> {
 fn run_lib(config: &Config) -> Result<(), BoxError> {
     let config = config.clone();
     match config.lib {
+        // The zmq crate's libzmq is built without CURVE: the system's libzmq.so.5 instead.
+        Lib::Zmq if config.curve => libs::zmqsys::run(&config)?,
         Lib::Zmq => libs::zmq::run(&config)?,
         Lib::Mono => libs::mono::run(&config)?,
         Lib::Omq => libs::omq::run(&config)?,
@@ -108,6 +127,7 @@ pub fn rows(latency_pinned: bool) -> Vec<Row> {
         peers: 1,
         hwm: None,
         pinned,
+        curve: false,
     };
     for transport in [Transport::Tcp, Transport::Ipc] {
         for (size, count) in [
@@ -132,6 +152,7 @@ pub fn rows(latency_pinned: bool) -> Vec<Row> {
                 peers: 1,
                 hwm: None,
                 pinned: latency_pinned,
+                curve: false,
             });
         }
     }
@@ -146,6 +167,7 @@ pub fn rows(latency_pinned: bool) -> Vec<Row> {
                 peers,
                 hwm: Some(hwm),
                 pinned: false,
+                curve: false,
             });
         }
     }
@@ -161,6 +183,7 @@ pub fn rows(latency_pinned: bool) -> Vec<Row> {
         peers: 1,
         hwm: None,
         pinned: false,
+        curve: false,
     });
     rows.push(Row {
         kind: Kind::Router,
@@ -171,6 +194,26 @@ pub fn rows(latency_pinned: bool) -> Vec<Row> {
         peers: 1000,
         hwm: None,
         pinned: false,
+        curve: false,
+    });
+    // CURVE (encrypted) over tcp, last so the rows above keep their places: monocoque against
+    // the system's libzmq with CURVE. Fewer messages than the plain rows: encryption is slower.
+    for (size, count) in [(64, 500_000), (64 << 10, 20_000)] {
+        rows.push(Row {
+            curve: true,
+            ..thr(Transport::Tcp, size, count, false)
+        });
+    }
+    rows.push(Row {
+        kind: Kind::Lat,
+        transport: Transport::Tcp,
+        size: 64,
+        count: 20_000,
+        warmup: 2_000,
+        peers: 1,
+        hwm: None,
+        pinned: latency_pinned,
+        curve: true,
     });
     rows
 }
@@ -187,6 +230,7 @@ fn single(args: &[String]) -> Result<bool, BoxError> {
         peers: 1,
         hwm: None,
         pinned: false,
+        curve: false,
     };
     let mut timeout = Duration::from_secs(120);
     let mut wrap = Wrap::default();
@@ -220,6 +264,7 @@ fn single(args: &[String]) -> Result<bool, BoxError> {
             "peers" => row.peers = value.parse()?,
             "hwm" => row.hwm = Some(value.parse()?),
             "pinned" => row.pinned = value == "1",
+            "curve" => row.curve = value == "1",
             "timeout" => timeout = Duration::from_secs_f64(value.parse()?),
             "wrap_server" => wrap.server = value.split_whitespace().map(String::from).collect(),
             "wrap_client" => wrap.client = value.split_whitespace().map(String::from).collect(),

@@ -212,6 +212,10 @@ fn lines(rows: &[Row]) -> Vec<Line> {
 
 /// A target for monocoque on one line: its text, and whether it is met (with the figure).
 fn target(row: &Row, metric: &str, cells: &[Cell]) -> (String, Option<(bool, String)>) {
+    if row.curve {
+        // The CURVE rows have no target yet: their figure is the ratio to libzmq with CURVE.
+        return ("".into(), None);
+    }
     let mono = &cells[Lib::Mono.index()];
     let zmq = &cells[Lib::Zmq.index()];
     let raw = &cells[Lib::Raw.index()];
@@ -319,10 +323,13 @@ fn met_text(met: &Option<(bool, String)>) -> String {
     }
 }
 
-pub fn table(args: &[String]) -> Result<bool, BoxError> {
-    let o = parse(args)?;
-    let exe = std::env::current_exe()?;
-    let rows: Vec<Row> = crate::rows(o.latency_pinned)
+/// The rows a table with these arguments runs (filter, latpin and scale applied).
+pub fn selected_rows(args: &[String]) -> Result<Vec<Row>, BoxError> {
+    Ok(select(&parse(args)?))
+}
+
+fn select(o: &Options) -> Vec<Row> {
+    crate::rows(o.latency_pinned)
         .into_iter()
         .filter(|row| {
             let label = row.label();
@@ -336,13 +343,19 @@ pub fn table(args: &[String]) -> Result<bool, BoxError> {
             }
             row
         })
-        .collect();
+        .collect()
+}
+
+pub fn table(args: &[String]) -> Result<bool, BoxError> {
+    let o = parse(args)?;
+    let exe = std::env::current_exe()?;
+    let rows = select(&o);
     if rows.is_empty() {
         return Err("no row matches the filter (`monocoque-bench rows` lists them)".into());
     }
 
     let mut header = String::new();
-    environment(&mut header, &o);
+    environment(&mut header, &o, rows.iter().any(|row| row.curve));
     print!("{header}");
     let _ = std::io::stdout().flush();
 
@@ -352,11 +365,15 @@ pub fn table(args: &[String]) -> Result<bool, BoxError> {
         .map(|row| {
             Lib::ALL
                 .iter()
-                .map(|lib| match lib.unsupported(row.kind, row.transport, row.hwm) {
-                    Some(reason) => Cell::NotApplicable(reason),
-                    None if !o.libs.contains(lib) => Cell::NotApplicable("not selected (libs=)"),
-                    None => Cell::Rounds(Vec::new()),
-                })
+                .map(
+                    |lib| match lib.unsupported(row.kind, row.transport, row.hwm, row.curve) {
+                        Some(reason) => Cell::NotApplicable(reason),
+                        None if !o.libs.contains(lib) => {
+                            Cell::NotApplicable("not selected (libs=)")
+                        }
+                        None => Cell::Rounds(Vec::new()),
+                    },
+                )
                 .collect()
         })
         .collect();
@@ -457,7 +474,7 @@ fn brief(row: &Row, s: &Sample) -> String {
     }
 }
 
-fn environment(out: &mut String, o: &Options) {
+fn environment(out: &mut String, o: &Options, curve: bool) {
     let cpus = std::thread::available_parallelism().map_or(0, |n| n.get());
     let model = std::fs::read_to_string("/proc/cpuinfo")
         .ok()
@@ -501,6 +518,16 @@ fn environment(out: &mut String, o: &Options) {
             "unpinned"
         }
     );
+    if curve {
+        let _ = writeln!(
+            out,
+            "curve rows: CURVE on the connection (fixed keys, no authenticator); their libzmq column is the system's {}, not the zmq crate's build (no CURVE there)",
+            match crate::libs::zmqsys::describe() {
+                Ok(found) => found,
+                Err(error) => format!("libzmq.so.5 (unusable: {error})"),
+            }
+        );
+    }
     let _ = writeln!(
         out,
         "each measurement is killed after {:.0} s and reported as FAILED",
@@ -556,7 +583,7 @@ fn render(
         let cells = &results[i];
         let mut r = vec![row.label()];
         r.extend(libs.iter().map(|&lib| cpu_text(lib, cells)));
-        if row.kind == Kind::Thr {
+        if row.kind == Kind::Thr && !row.curve {
             r.push("≤0.5× libzmq each side".into());
             r.push(met_text(&cpu_target(cells)));
         } else {

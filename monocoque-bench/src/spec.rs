@@ -7,7 +7,9 @@ use crate::common::BoxError;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Lib {
-    /// libzmq 4.3.4 through the `zmq` crate (rust-zmq): the reference.
+    /// libzmq 4.3.4 through the `zmq` crate (rust-zmq): the reference. That build has no CURVE,
+    /// so on the CURVE rows this column is the system's libzmq.so.5 (Debian's libzmq5, CURVE
+    /// through libsodium), loaded at run time: `libs::zmqsys`.
     Zmq,
     /// This repository.
     Mono,
@@ -70,7 +72,21 @@ impl Lib {
         kind: Kind,
         transport: Transport,
         hwm: Option<u32>,
+        curve: bool,
     ) -> Option<&'static str> {
+        if curve {
+            return match self {
+                Self::Zmq | Self::Mono | Self::MonoHandle => None,
+                Self::Omq => Some(
+                    "omq-tokio: curve rows not run (its CURVE is a cargo feature this bench does \
+                     not build)",
+                ),
+                Self::Zeromq | Self::MonoRs => {
+                    Some("zeromq, monocoque-rs: no CURVE mechanism, no curve rows")
+                }
+                Self::Raw => Some("raw: the floor is unencrypted; no curve rows"),
+            };
+        }
         let own_process = matches!(self, Self::Zmq | Self::Mono | Self::MonoHandle);
         if (transport == Transport::Inproc || kind == Kind::Proxy) && !own_process {
             return Some(
@@ -179,6 +195,8 @@ pub struct Config {
     pub hwm: Option<u32>,
     /// Where to bind (server: `tcp://127.0.0.1:0` or `ipc://path`) or connect (client).
     pub endpoint: String,
+    /// CURVE on every connection, with the fixed keys of `common::curve_keys`.
+    pub curve: bool,
 }
 
 impl Config {
@@ -203,6 +221,9 @@ impl Config {
         if let Some(hwm) = self.hwm {
             args.push(format!("hwm={hwm}"));
         }
+        if self.curve {
+            args.push("curve=1".to_owned());
+        }
         args
     }
 
@@ -217,6 +238,7 @@ impl Config {
         let mut peers = 1;
         let mut hwm = None;
         let mut endpoint = String::new();
+        let mut curve = false;
         for arg in args {
             let (key, value) = arg
                 .split_once('=')
@@ -258,6 +280,7 @@ impl Config {
                 "peers" => peers = value.parse::<usize>()?.max(1),
                 "hwm" => hwm = Some(value.parse()?),
                 "endpoint" => value.clone_into(&mut endpoint),
+                "curve" => curve = value == "1",
                 _ => return Err(format!("unknown argument {key:?}").into()),
             }
         }
@@ -272,6 +295,7 @@ impl Config {
             peers,
             hwm,
             endpoint,
+            curve,
         })
     }
 }

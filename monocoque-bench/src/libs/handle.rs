@@ -9,6 +9,7 @@ use monocoque::Message;
 use monocoque::handle::{PullSocket, PushSocket, RepSocket, ReqSocket};
 
 use crate::common::{self, BoxError, Latencies, QUIT};
+use crate::libs::mono::curve_options;
 use crate::spec::{Config, Kind, Role};
 
 fn frames(message: &Message) -> impl ExactSizeIterator<Item = &[u8]> {
@@ -26,7 +27,7 @@ pub fn run(config: &Config) -> Result<(), BoxError> {
     match (config.kind, config.role) {
         (Kind::Proxy, _) => return Err("no proxy row for this library".into()),
         (Kind::Thr, Role::Server) => {
-            let pull = PullSocket::new()?;
+            let pull = PullSocket::with_options(curve_options(config)?)?;
             common::announce(&pull.bind(&config.endpoint)?.to_string());
             common::check_frames(frames(&pull.recv()?), config.size)?;
             let start = Instant::now();
@@ -37,7 +38,7 @@ pub fn run(config: &Config) -> Result<(), BoxError> {
             wait_quit();
         }
         (Kind::Thr, Role::Client) => {
-            let push = PushSocket::new()?;
+            let push = PushSocket::with_options(curve_options(config)?)?;
             push.connect(&config.endpoint)?;
             for _ in 0..config.count {
                 push.send(payload.clone())?;
@@ -45,7 +46,7 @@ pub fn run(config: &Config) -> Result<(), BoxError> {
             wait_quit();
         }
         (Kind::Lat, Role::Server) => {
-            let rep = RepSocket::new()?;
+            let rep = RepSocket::with_options(curve_options(config)?)?;
             common::announce(&rep.bind(&config.endpoint)?.to_string());
             for _ in 0..config.warmup + config.count {
                 let request = rep.recv()?;
@@ -54,7 +55,7 @@ pub fn run(config: &Config) -> Result<(), BoxError> {
             wait_quit();
         }
         (Kind::Lat, Role::Client) => {
-            let req = ReqSocket::new()?;
+            let req = ReqSocket::with_options(curve_options(config)?)?;
             req.connect(&config.endpoint)?;
             let mut latencies = Latencies::new();
             for i in 0..config.warmup + config.count {

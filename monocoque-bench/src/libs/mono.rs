@@ -30,13 +30,30 @@ fn options(config: &Config) -> SocketOptions {
     }
 }
 
+/// The options of the thr and lat sockets: the defaults, or CURVE with the rows' fixed keys
+/// (the binding side is the CURVE server).
+pub fn curve_options(config: &Config) -> Result<SocketOptions, BoxError> {
+    if !config.curve {
+        return Ok(SocketOptions::new());
+    }
+    let keys = common::curve_keys()?;
+    Ok(match config.role {
+        Role::Server => SocketOptions::new()
+            .curve_server(true)
+            .curve_keypair(&keys.server),
+        Role::Client => SocketOptions::new()
+            .curve_server_key(keys.server.public)
+            .curve_keypair(&keys.client),
+    })
+}
+
 async fn role(config: &Config) -> Result<(), BoxError> {
     let payload = Bytes::from(common::payload(config.size));
     match (config.kind, config.role) {
         (Kind::Proxy, Role::Server) => proxy_row(config, payload).await?,
         (Kind::Proxy, Role::Client) => return Err("the proxy row is one process".into()),
         (Kind::Thr, Role::Server) => {
-            let pull = PullSocket::new();
+            let pull = PullSocket::with_options(curve_options(config)?)?;
             common::announce(&pull.bind(&config.endpoint).await?.to_string());
             common::check_frames(frames(&pull.recv().await?), config.size)?;
             let start = Instant::now();
@@ -47,7 +64,7 @@ async fn role(config: &Config) -> Result<(), BoxError> {
             common::compio_wait_quit().await;
         }
         (Kind::Thr, Role::Client) => {
-            let push = PushSocket::new();
+            let push = PushSocket::with_options(curve_options(config)?)?;
             push.connect(&config.endpoint)?;
             for _ in 0..config.count {
                 push.send(payload.clone()).await?;
@@ -56,7 +73,7 @@ async fn role(config: &Config) -> Result<(), BoxError> {
             common::compio_wait_quit().await;
         }
         (Kind::Lat, Role::Server) => {
-            let rep = RepSocket::new();
+            let rep = RepSocket::with_options(curve_options(config)?)?;
             common::announce(&rep.bind(&config.endpoint).await?.to_string());
             for _ in 0..config.warmup + config.count {
                 let request = rep.recv().await?;
@@ -65,7 +82,7 @@ async fn role(config: &Config) -> Result<(), BoxError> {
             common::compio_wait_quit().await;
         }
         (Kind::Lat, Role::Client) => {
-            let req = ReqSocket::new();
+            let req = ReqSocket::with_options(curve_options(config)?)?;
             req.connect(&config.endpoint)?;
             let mut latencies = Latencies::new();
             for i in 0..config.warmup + config.count {
