@@ -123,7 +123,7 @@ pub use monocoque_core::{
 pub use monocoque_zmtp::driver::{
     DEFAULT_BACKLOG, DEFAULT_MAX_PENDING_HANDSHAKES, DEFAULT_MAX_PENDING_PER_ADDRESS, Error,
     Monitor, MonitorEvent, MonitorEventKind, MonitorMask, OptionError, OptionName, Peer,
-    SocketOptions, TcpKeepalive,
+    SocketOptions, TcpKeepalive, ZAP_ENDPOINT,
 };
 #[doc(inline)]
 pub use monocoque_zmtp::driver::{ProxyControl, ProxyStatistics, SideStatistics};
@@ -211,7 +211,8 @@ pub mod curve {
 pub mod proto {
     #[doc(inline)]
     pub use monocoque_zmtp::proto::{
-        AuthContext, AuthDecision, AuthRequest, Authenticator, SharedAuthenticator,
+        AuthContext, AuthDecision, AuthQuery, AuthRequest, Authenticator, SharedAuthenticator,
+        parse_zap_reply,
     };
     #[doc(inline)]
     pub use monocoque_zmtp::proto::{

@@ -21,7 +21,8 @@ use super::pending::PendingGuard;
 use super::shared::{PipeSignals, Shared};
 use super::transport::Stream;
 use crate::proto::{
-    Connection, ConnectionConfig, ConnectionEvent, DisconnectReason, HandshakeConfig, ProtocolError,
+    AuthDecision, Connection, ConnectionConfig, ConnectionEvent, DisconnectReason, HandshakeConfig,
+    ProtocolError,
 };
 
 /// The most bytes asked of the kernel per read: large reads, many frames decoded per read.
@@ -93,6 +94,8 @@ enum Woken {
     Wrote(Stream, BufResult<(), Vec<Bytes>>),
     Timer,
     Signal,
+    /// The ZAP handler decided about the client.
+    Authenticated(AuthDecision),
 }
 
 impl Driver {
@@ -146,6 +149,8 @@ impl Driver {
         let (mut reader, mut writer, mut buf) = (None, None, None);
         let mut timer_at: Option<Instant> = None;
         let mut undecoded = false;
+        // A question to the ZAP handler in flight: nothing is read until it is answered.
+        let mut asking: Option<Pin<Box<dyn Future<Output = AuthDecision>>>> = None;
         // Listening starts before the state is looked at, so that no wake-up is missed; a
         // listener that has not fired yet still covers the next look.
         let mut listener = None;
@@ -160,7 +165,17 @@ impl Driver {
             if undecoded && !self.paused {
                 if let Some(buf) = buf.as_mut() {
                     match self.decode(buf) {
-                        Ok(()) => undecoded = self.paused,
+                        Ok(()) => {
+                            undecoded = self.paused;
+                            if let Some(query) = self.conn.take_auth_query() {
+                                asking = Some(match self.shared.zap() {
+                                    Some(zap) => Box::pin(async move { zap.ask(query).await }),
+                                    None => Box::pin(std::future::ready(AuthDecision::Deny {
+                                        status: 500,
+                                    })),
+                                });
+                            }
+                        }
                         Err(reason) => {
                             // A refused handshake tells the peer why (an ERROR command), after
                             // the write in flight, within a short while.
@@ -190,7 +205,7 @@ impl Driver {
                     None => writer = Some(stream),
                 }
             }
-            if !self.paused && !undecoded && reader.is_some() && buf.is_some() {
+            if !self.paused && !undecoded && asking.is_none() && reader.is_some() && buf.is_some() {
                 if let (Some(stream), Some(mut b)) = (reader.take(), buf.take()) {
                     if b.capacity() - b.len() < read_size / 4 {
                         b.reserve(read_size);
@@ -223,6 +238,9 @@ impl Driver {
                 }
                 if Pin::new(&mut *listening).poll(cx).is_ready() {
                     return Poll::Ready(Woken::Signal);
+                }
+                if let Some(Poll::Ready(decision)) = asking.as_mut().map(|a| a.as_mut().poll(cx)) {
+                    return Poll::Ready(Woken::Authenticated(decision));
                 }
                 Poll::Pending
             })
@@ -260,6 +278,13 @@ impl Driver {
                     }
                 }
                 Woken::Signal => listener = None,
+                Woken::Authenticated(decision) => {
+                    asking = None;
+                    // A refusal ends the connection with an ERROR queued: the next decode
+                    // reports it and says it to the peer, as a refusal in the handshake does.
+                    let _ = self.conn.resume_auth(decision);
+                    undecoded = true;
+                }
             }
         }
     }

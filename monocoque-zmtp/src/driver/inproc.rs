@@ -132,6 +132,11 @@ fn names() -> MutexGuard<'static, HashMap<String, Name>> {
     NAMES.lock().unwrap_or_else(PoisonError::into_inner)
 }
 
+/// Whether a socket is bound to the `inproc://` name `name`.
+pub(crate) fn is_bound(name: &str) -> bool {
+    names().get(name).is_some_and(|n| n.binder.is_some())
+}
+
 /// The links connecting sides offer to a bound `inproc://` name.
 pub(crate) struct Listener {
     offers: flume::Receiver<Offer>,

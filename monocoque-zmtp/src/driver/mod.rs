@@ -17,6 +17,7 @@ mod shared;
 mod signal;
 mod socket;
 mod transport;
+mod zap;
 
 pub use context::Context;
 pub use handle::{HANDLE_QUEUE, Handle, HandleSink};
@@ -28,5 +29,6 @@ pub use proxy::{
     ProxyControl, ProxyStatistics, SideStatistics, proxy, proxy_handles, proxy_handles_blocking,
 };
 pub use socket::{Error, Peer, Socket};
+pub use zap::ZAP_ENDPOINT;
 
 pub use crate::proto::RouterNotify;

@@ -58,8 +58,9 @@ pub(crate) struct CurveKeys {
 impl SocketOptions {
     /// `ZMQ_PLAIN_SERVER`: `true` makes this socket the server of the PLAIN mechanism (RFC 24)
     /// for all its connections, bound or connected; `false` goes back to NULL. The client's
-    /// credentials reach the authenticator (ZAP); with none, every client is refused (status 500),
-    /// as libzmq's PLAIN server refuses without a ZAP handler. PLAIN sends the password in
+    /// credentials reach the authenticator, or else the ZAP handler bound at
+    /// [`ZAP_ENDPOINT`](crate::driver::ZAP_ENDPOINT); with neither, every client is refused
+    /// (status 500), as libzmq's PLAIN server refuses without a ZAP handler. PLAIN sends the password in
     /// clear: use it on trusted networks, or use CURVE.
     ///
     /// ```
@@ -249,12 +250,14 @@ impl SocketOptions {
         }
     }
 
-    /// The authenticator of this socket's PLAIN (and, later, CURVE) server side: libzmq's ZAP
-    /// handler, in-process. It is asked once per connecting client, with its credentials and
-    /// address, and allows it (with a user id the application reads as the peer's `User-Id`
+    /// The authenticator of this socket's PLAIN and CURVE server side: libzmq's ZAP handler,
+    /// in-process. It is asked once per connecting client, with its credentials (or CURVE key)
+    /// and address, and allows it (with a user id the application reads as the peer's `User-Id`
     /// property) or denies it with a ZAP status, which the client gets in an ERROR command and
-    /// the server's monitor as `HandshakeFailedAuth`. A server without one refuses every client
-    /// (status 500), as libzmq's does without a ZAP handler.
+    /// the server's monitor as `HandshakeFailedAuth`. A server without one asks the ZAP handler
+    /// bound at [`ZAP_ENDPOINT`](crate::driver::ZAP_ENDPOINT), if any; with neither, a PLAIN
+    /// server refuses every client (status 500) and a CURVE server lets every client in, as
+    /// libzmq's do without a ZAP handler.
     ///
     /// ```
     /// use monocoque::SocketOptions;
@@ -295,6 +298,7 @@ impl SocketOptions {
             authenticator: self.authenticator.clone(),
             domain: self.zap_domain.clone(),
             address: address.map(str::to_owned),
+            deferred: self.authenticator.is_none() && super::zap::handler_bound(),
         };
         match &self.security {
             Security::Null => Box::new(Null::new()),

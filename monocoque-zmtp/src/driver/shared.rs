@@ -10,6 +10,7 @@ use monocoque_core::PeerId;
 use super::monitor::{MONITOR_CAPACITY, Monitor, MonitorEvent, MonitorEventKind, MonitorMask};
 use super::options::SocketOptions;
 use super::signal::Signal;
+use super::zap::ZapClient;
 use crate::proto::{Event as CoreEvent, Origin, ReceiveBudget, SocketCore, SocketType};
 
 /// Wake-ups and per-connection state of one pipe's connection.
@@ -58,6 +59,8 @@ pub(crate) struct Shared {
     monitors: RefCell<Vec<(flume::Sender<MonitorEvent>, MonitorMask)>>,
     /// What the pattern dropped and what of it was logged.
     pub(crate) drops: DropLog,
+    /// The line to the ZAP handler, made when a handshake first needs it.
+    zap: RefCell<Option<Rc<ZapClient>>>,
 }
 
 /// Logs dropped messages at most once per [`DropLog::PERIOD`]: a PUB at its high-water mark
@@ -112,7 +115,17 @@ impl Shared {
             signals: RefCell::new(HashMap::new()),
             monitors: RefCell::new(Vec::new()),
             drops: DropLog::default(),
+            zap: RefCell::new(None),
         }
+    }
+
+    /// The line to the ZAP handler (`None` if it cannot be made: the question is refused).
+    pub(crate) fn zap(&self) -> Option<Rc<ZapClient>> {
+        let mut zap = self.zap.borrow_mut();
+        if zap.is_none() {
+            *zap = ZapClient::new().map(Rc::new);
+        }
+        zap.clone()
     }
 
     /// Reports an event to each monitor that wants it; builds nothing when there is none.

@@ -99,6 +99,9 @@ pub fn plain(data: &[u8]) {
                 let _ = metadata.socket_type();
                 break;
             }
+            Ok(MechanismStatus::Authenticate(_)) => {
+                panic!("a server with an authenticator asks ZAP")
+            }
             Err(_) => break,
         }
     }
@@ -117,8 +120,18 @@ pub fn curve_handshake(data: &[u8]) {
     };
     let server_secret = CurveSecretKey::from_bytes([mode | 1; 32]);
     let client_keys = CurveKeyPair::from_secret(CurveSecretKey::from_bytes([0x55; 32]));
+    let client_public = client_keys.public;
     let mut client = CurveClient::new(client_keys, server_secret.public_key());
-    let mut server = CurveServer::new(server_secret, authenticator(mode & 2 == 0));
+    // Bit 2: refuse; bit 4: leave the decision to a ZAP handler, asked and answered here.
+    let auth = if mode & 4 != 0 {
+        AuthContext {
+            deferred: true,
+            ..AuthContext::default()
+        }
+    } else {
+        authenticator(mode & 2 == 0)
+    };
+    let mut server = CurveServer::new(server_secret, auth);
     let (mut to_server, mut to_client) = (Vec::new(), Vec::new());
     client.start(
         &Metadata::for_socket(SocketType::Dealer, None),
@@ -156,11 +169,23 @@ pub fn curve_handshake(data: &[u8]) {
             }
             _ => body,
         };
-        let result = if for_server {
+        let mut result = if for_server {
             server.receive(body, &mut to_client)
         } else {
             client.receive(body, &mut to_server)
         };
+        if let Ok(MechanismStatus::Authenticate(query)) = &result {
+            assert!(for_server && mode & 4 != 0, "only a deferred server asks");
+            assert_eq!(query.curve_key, Some(client_public));
+            let decision = if mode & 2 == 0 {
+                AuthDecision::Allow {
+                    user_id: Bytes::from_static(b"zap"),
+                }
+            } else {
+                AuthDecision::Deny { status: 400 }
+            };
+            result = server.resume(decision, &mut to_client);
+        }
         match result {
             Ok(MechanismStatus::Complete(metadata)) => {
                 assert!(metadata.socket_type().is_ok());
@@ -171,6 +196,7 @@ pub fn curve_handshake(data: &[u8]) {
                 }
             }
             Ok(MechanismStatus::InProgress) => {}
+            Ok(MechanismStatus::Authenticate(_)) => panic!("asked twice"),
             Err(ProtocolError::AuthenticationFailed { status }) if for_server => {
                 // The server refuses only when its authenticator does, and says what it said.
                 assert_eq!(status, 400);
@@ -259,7 +285,7 @@ mod tests {
     fn the_security_targets_run_fixed_inputs() {
         // A clean CURVE handshake both ways (mode 0 allows, 2 denies), with every kind of
         // alteration of each command, and traffic with each kind of frame.
-        for mode in [0u8, 2] {
+        for mode in [0u8, 2, 4, 6] {
             curve_handshake(&[mode]);
             for op in 0..4u8 {
                 for at in [0u8, 1, 7, 100, 255] {

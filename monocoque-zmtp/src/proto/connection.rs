@@ -19,8 +19,8 @@ use super::command::{Command, Subscription};
 use super::error::ProtocolError;
 use super::handshake::{Handshake, HandshakeConfig, PeerInfo};
 use super::heartbeat::{Expired, Heartbeat, HeartbeatConfig};
-use super::mechanism::Mechanism;
 use super::mechanism::curve::CurveEncoder;
+use super::mechanism::{AuthDecision, AuthQuery, Mechanism};
 use super::socket_type::SocketType;
 
 /// PONGs waiting to be written, at most: one per PING as libzmq answers, but a peer flooding
@@ -395,6 +395,28 @@ impl Connection {
         self.pongs.clear();
         self.phase = Phase::Closed(reason.clone());
         reason
+    }
+
+    /// The question for a ZAP handler the handshake waits on, once: while it waits, nothing
+    /// more is read. Answer with [`resume_auth`](Self::resume_auth).
+    pub fn take_auth_query(&mut self) -> Option<AuthQuery> {
+        match &mut self.phase {
+            Phase::Handshake { handshake, .. } => handshake.take_auth_query(),
+            _ => None,
+        }
+    }
+
+    /// Goes on with a ZAP handler's decision; what the peer sent meanwhile is read by the next
+    /// [`poll_input`](Self::poll_input), which reports the handshake's end. A refusal queues an
+    /// ERROR for the peer and ends the connection.
+    pub fn resume_auth(&mut self, decision: AuthDecision) -> Result<(), DisconnectReason> {
+        let Phase::Handshake { handshake, .. } = &mut self.phase else {
+            return Ok(());
+        };
+        match handshake.resume_auth(decision, &mut BytesMut::new(), &mut self.out) {
+            Ok(_) => Ok(()),
+            Err(error) => Err(self.fail(error.into())),
+        }
     }
 
     /// When [`handle_timeout`](Self::handle_timeout) must next be called: the handshake's

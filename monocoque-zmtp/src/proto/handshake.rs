@@ -17,7 +17,7 @@ use super::error::ProtocolError;
 use super::frame::{Frame, FrameDecoder};
 use super::greeting::{GREETING_LEN, Greeting, MechanismName, Version};
 use super::mechanism::curve::Encryption;
-use super::mechanism::{Mechanism, MechanismStatus};
+use super::mechanism::{AuthDecision, AuthQuery, Mechanism, MechanismStatus};
 use super::metadata::Metadata;
 use super::socket_type::SocketType;
 
@@ -238,6 +238,8 @@ impl ExpectGreeting {
             deadline: self.deadline,
             version: greeting.negotiated_version(),
             scratch: commands,
+            awaiting: false,
+            query: None,
         }))
     }
 
@@ -256,6 +258,9 @@ pub struct ExpectMechanism {
     deadline: Option<Instant>,
     version: Version,
     scratch: Vec<Bytes>,
+    /// The mechanism waits for a ZAP handler's decision: nothing more is read until it comes.
+    awaiting: bool,
+    query: Option<Box<AuthQuery>>,
 }
 
 impl ExpectMechanism {
@@ -270,6 +275,9 @@ impl ExpectMechanism {
         out: &mut WriteBuffer,
     ) -> Result<Transition<Self, Established>, ProtocolError> {
         loop {
+            if self.awaiting {
+                return Ok(Transition::Pending(self));
+            }
             let body = match self.decoder.decode(input)? {
                 None => return Ok(Transition::Pending(self)),
                 Some(Frame::Message { .. }) => return Err(ProtocolError::MessageBeforeReady),
@@ -281,18 +289,63 @@ impl ExpectMechanism {
             for body in &self.scratch {
                 out.push_command_body(body);
             }
-            let status = status?;
-            if let MechanismStatus::Complete(metadata) = status {
-                return match self.accept(metadata) {
-                    Ok(peer) => Ok(Transition::Next(Established {
-                        peer,
-                        encryption: self.mechanism.take_encryption(),
-                    })),
-                    Err(error) => {
-                        out.push_command(&Command::Error(Bytes::from(error.to_string())));
-                        Err(error)
-                    }
-                };
+            match status? {
+                MechanismStatus::InProgress => {}
+                MechanismStatus::Complete(metadata) => return self.complete(metadata, out),
+                MechanismStatus::Authenticate(query) => {
+                    self.awaiting = true;
+                    self.query = Some(Box::new(query));
+                    return Ok(Transition::Pending(self));
+                }
+            }
+        }
+    }
+
+    fn complete(
+        mut self,
+        metadata: Metadata,
+        out: &mut WriteBuffer,
+    ) -> Result<Transition<Self, Established>, ProtocolError> {
+        match self.accept(metadata) {
+            Ok(peer) => Ok(Transition::Next(Established {
+                peer,
+                encryption: self.mechanism.take_encryption(),
+            })),
+            Err(error) => {
+                out.push_command(&Command::Error(Bytes::from(error.to_string())));
+                Err(error)
+            }
+        }
+    }
+
+    /// The question for a ZAP handler the mechanism is waiting on, once: send it, then
+    /// [`resume`](Self::resume) with the answer.
+    pub fn take_auth_query(&mut self) -> Option<AuthQuery> {
+        self.query.take().map(|query| *query)
+    }
+
+    /// Goes on with a ZAP handler's decision, then with what `input` holds.
+    pub fn resume(
+        mut self,
+        decision: AuthDecision,
+        input: &mut BytesMut,
+        out: &mut WriteBuffer,
+    ) -> Result<Transition<Self, Established>, ProtocolError> {
+        if !self.awaiting {
+            return Err(ProtocolError::AuthenticationFailed { status: 500 });
+        }
+        self.awaiting = false;
+        self.query = None;
+        self.scratch.clear();
+        let status = self.mechanism.resume(decision, &mut self.scratch);
+        for body in &self.scratch {
+            out.push_command_body(body);
+        }
+        match status? {
+            MechanismStatus::InProgress => self.receive(input, out),
+            MechanismStatus::Complete(metadata) => self.complete(metadata, out),
+            MechanismStatus::Authenticate(_) => {
+                Err(ProtocolError::AuthenticationFailed { status: 500 })
             }
         }
     }
@@ -454,6 +507,40 @@ impl Handshake {
             State::Done(peer, _) => Some(peer),
             _ => None,
         }
+    }
+
+    /// The question for a ZAP handler the handshake waits on, once (see
+    /// [`ExpectMechanism::take_auth_query`]).
+    pub fn take_auth_query(&mut self) -> Option<AuthQuery> {
+        match &mut self.state {
+            State::Mechanism(state) => state.take_auth_query(),
+            _ => None,
+        }
+    }
+
+    /// Goes on with a ZAP handler's decision (see [`ExpectMechanism::resume`]).
+    pub fn resume_auth(
+        &mut self,
+        decision: AuthDecision,
+        input: &mut BytesMut,
+        out: &mut WriteBuffer,
+    ) -> Result<Option<&PeerInfo>, ProtocolError> {
+        let result = match std::mem::replace(&mut self.state, State::Poisoned) {
+            State::Mechanism(state) => state.resume(decision, input, out),
+            other => {
+                self.state = other;
+                return Err(ProtocolError::AuthenticationFailed { status: 500 });
+            }
+        };
+        match result {
+            Ok(Transition::Pending(state)) => self.state = State::Mechanism(state),
+            Ok(Transition::Next(done)) => self.state = State::Done(done.peer, done.encryption),
+            Err(error) => {
+                self.state = State::Failed(error.clone());
+                return Err(error);
+            }
+        }
+        Ok(self.peer())
     }
 
     /// Once the handshake has completed: the traffic's encryption, if the mechanism encrypts

@@ -35,8 +35,9 @@ pub use handshake::{
 pub use heartbeat::{Expired, Heartbeat, HeartbeatConfig};
 pub use mechanism::curve;
 pub use mechanism::{
-    AuthContext, AuthDecision, AuthRequest, Authenticator, Mechanism, MechanismStatus, Null,
-    PLAIN_MAX_CREDENTIAL, PlainClient, PlainCredentials, PlainServer, SharedAuthenticator, USER_ID,
+    AuthContext, AuthDecision, AuthQuery, AuthRequest, Authenticator, Mechanism, MechanismStatus,
+    Null, PLAIN_MAX_CREDENTIAL, PlainClient, PlainCredentials, PlainServer, SharedAuthenticator,
+    USER_ID, parse_zap_reply,
 };
 pub use metadata::{IDENTITY, MAX_PROPERTIES, Metadata, RESOURCE, SOCKET_TYPE};
 pub use socket::{

@@ -123,11 +123,115 @@ impl fmt::Debug for SharedAuthenticator {
 /// Who a server asks, and what it tells it about the connection.
 #[derive(Debug, Clone, Default)]
 pub struct AuthContext {
-    /// The authenticator; with none, every client is refused with status 500, as libzmq's PLAIN
-    /// and CURVE servers refuse without a ZAP handler.
+    /// The authenticator; with none (and not deferred), a PLAIN server refuses every client
+    /// with status 500 and a CURVE server lets every client in, as libzmq's do without a ZAP
+    /// handler.
     pub authenticator: Option<SharedAuthenticator>,
     /// The ZAP domain.
     pub domain: String,
     /// The client's address.
     pub address: Option<String>,
+    /// With no authenticator: leave the decision to a ZAP handler, through
+    /// [`MechanismStatus::Authenticate`](super::MechanismStatus::Authenticate).
+    pub deferred: bool,
+}
+
+/// A question a server's mechanism leaves to a ZAP handler (RFC 27) elsewhere: the driver sends
+/// it, and gives the answer back to the handshake
+/// ([`Connection::resume_auth`](crate::proto::Connection::resume_auth)).
+///
+/// ```
+/// use monocoque::Message;
+/// use monocoque::proto::{AuthDecision, AuthQuery, MechanismName, parse_zap_reply};
+///
+/// let query = AuthQuery {
+///     domain: "global".into(),
+///     address: Some("10.0.0.7".into()),
+///     mechanism: MechanismName::PLAIN,
+///     username: Some("admin".into()),
+///     password: Some("secret".into()),
+///     curve_key: None,
+/// };
+/// let request = query.zap_request("7".into());
+/// assert_eq!(request.frames()[1..4], ["1.0", "7", "global"]);
+/// assert_eq!(request.frames()[6..], ["PLAIN", "admin", "secret"]);
+/// // The handler's reply: version, request id, status, text, user id, metadata.
+/// let reply = Message::from_iter(["", "1.0", "7", "200", "OK", "admin", ""]);
+/// assert_eq!(
+///     parse_zap_reply(&reply),
+///     Some(("7".into(), AuthDecision::Allow { user_id: "admin".into() }))
+/// );
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AuthQuery {
+    /// The ZAP domain.
+    pub domain: String,
+    /// The client's address.
+    pub address: Option<String>,
+    /// The mechanism.
+    pub mechanism: MechanismName,
+    /// PLAIN: the user name.
+    pub username: Option<Bytes>,
+    /// PLAIN: the password.
+    pub password: Option<Bytes>,
+    /// CURVE: the client's long-term public key.
+    pub curve_key: Option<CurvePublicKey>,
+}
+
+impl AuthQuery {
+    /// The query as an in-process authenticator sees it.
+    pub fn request(&self) -> AuthRequest<'_> {
+        AuthRequest {
+            domain: &self.domain,
+            address: self.address.as_deref(),
+            mechanism: self.mechanism,
+            username: self.username.as_deref(),
+            password: self.password.as_deref(),
+            curve_key: self.curve_key.as_ref(),
+        }
+    }
+
+    /// The ZAP request as a DEALER sends it to the handler (RFC 27), empty delimiter first:
+    /// version, request id, domain, address, identity (empty), mechanism, credentials.
+    pub fn zap_request(&self, request_id: Bytes) -> monocoque_core::Message {
+        let mut frames = vec![
+            Bytes::new(),
+            Bytes::from_static(b"1.0"),
+            request_id,
+            Bytes::from(self.domain.clone()),
+            Bytes::from(self.address.clone().unwrap_or_default()),
+            Bytes::new(),
+            Bytes::copy_from_slice(self.mechanism.as_str().as_bytes()),
+        ];
+        if let (Some(user), Some(password)) = (&self.username, &self.password) {
+            frames.push(user.clone());
+            frames.push(password.clone());
+        }
+        if let Some(key) = &self.curve_key {
+            frames.push(Bytes::copy_from_slice(key.as_bytes()));
+        }
+        monocoque_core::Message::from_iter(frames)
+    }
+}
+
+/// Reads a ZAP reply as a DEALER receives it (empty delimiter, version "1.0", request id,
+/// status code, status text, user id, metadata): the request id and the decision. `None` for
+/// anything else, which a server treats as a refusal (500), as libzmq does.
+pub fn parse_zap_reply(reply: &monocoque_core::Message) -> Option<(Bytes, AuthDecision)> {
+    let frames = reply.frames();
+    let [delimiter, version, id, status, _text, user_id, _metadata] = frames else {
+        return None;
+    };
+    if !delimiter.is_empty() || &version[..] != b"1.0" {
+        return None;
+    }
+    let status: u16 = std::str::from_utf8(status).ok()?.parse().ok()?;
+    let decision = match status {
+        200 => AuthDecision::Allow {
+            user_id: user_id.clone(),
+        },
+        300..=599 => AuthDecision::Deny { status },
+        _ => return None,
+    };
+    Some((id.clone(), decision))
 }

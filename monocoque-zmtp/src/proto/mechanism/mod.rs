@@ -9,7 +9,10 @@ pub mod curve;
 mod null;
 mod plain;
 
-pub use auth::{AuthContext, AuthDecision, AuthRequest, Authenticator, SharedAuthenticator};
+pub use auth::{
+    AuthContext, AuthDecision, AuthQuery, AuthRequest, Authenticator, SharedAuthenticator,
+    parse_zap_reply,
+};
 pub use null::Null;
 pub use plain::{PLAIN_MAX_CREDENTIAL, PlainClient, PlainCredentials, PlainServer, USER_ID};
 
@@ -33,7 +36,7 @@ use super::metadata::Metadata;
 ///     MechanismStatus::Complete(theirs) => {
 ///         assert_eq!(theirs.socket_type().unwrap(), SocketType::Rep);
 ///     }
-///     MechanismStatus::InProgress => panic!("NULL completes on the peer's READY"),
+///     other => panic!("NULL completes on the peer's READY, not {other:?}"),
 /// }
 /// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -42,6 +45,10 @@ pub enum MechanismStatus {
     InProgress,
     /// The exchange is complete; this is the metadata the peer sent.
     Complete(Metadata),
+    /// The exchange waits for a ZAP handler's decision about the client: ask it, then
+    /// [`Mechanism::resume`] with the answer. Only a server whose [`AuthContext`] is deferred
+    /// asks.
+    Authenticate(AuthQuery),
 }
 
 /// One security mechanism's side of a handshake.
@@ -89,5 +96,16 @@ pub trait Mechanism: std::fmt::Debug + Send {
     /// Taken once; NULL and PLAIN leave the traffic as it is.
     fn take_encryption(&mut self) -> Option<Encryption> {
         None
+    }
+
+    /// Goes on after [`MechanismStatus::Authenticate`] with the handler's decision, queueing
+    /// what follows (a WELCOME, a READY, or an ERROR with the status).
+    fn resume(
+        &mut self,
+        decision: AuthDecision,
+        out: &mut Vec<Bytes>,
+    ) -> Result<MechanismStatus, ProtocolError> {
+        let _ = (decision, out);
+        Err(ProtocolError::AuthenticationFailed { status: 500 })
     }
 }

@@ -10,7 +10,7 @@
 
 use bytes::{BufMut, Bytes, BytesMut};
 
-use super::{AuthContext, AuthDecision, AuthRequest, Mechanism, MechanismStatus};
+use super::{AuthContext, AuthDecision, AuthQuery, AuthRequest, Mechanism, MechanismStatus};
 use crate::proto::command::Command;
 use crate::proto::error::ProtocolError;
 use crate::proto::greeting::{Greeting, MechanismName};
@@ -256,6 +256,27 @@ impl PlainServer {
         }
     }
 
+    fn welcome(
+        &mut self,
+        decision: AuthDecision,
+        out: &mut Vec<Bytes>,
+    ) -> Result<MechanismStatus, ProtocolError> {
+        match decision {
+            AuthDecision::Allow { user_id } => {
+                self.user_id = user_id;
+                out.push(command(b"WELCOME", &[]));
+                self.welcomed = true;
+                Ok(MechanismStatus::InProgress)
+            }
+            AuthDecision::Deny { status } => {
+                // The status as libzmq sends it: three digits.
+                let reason = Bytes::from(format!("{status:03}"));
+                out.push(Command::Error(reason).to_bytes());
+                Err(ProtocolError::AuthenticationFailed { status })
+            }
+        }
+    }
+
     /// The credentials the client presented, once its HELLO has arrived.
     pub fn credentials(&self) -> Option<&PlainCredentials> {
         self.credentials.as_ref()
@@ -307,24 +328,27 @@ impl Mechanism for PlainServer {
         out: &mut Vec<Bytes>,
     ) -> Result<MechanismStatus, ProtocolError> {
         if !self.welcomed {
+            if self.credentials.is_some() {
+                // A second HELLO, or anything while the ZAP handler decides.
+                return Err(ProtocolError::MalformedCommandBody { command: "HELLO" });
+            }
             let data = expect(body, b"HELLO")?;
             let credentials = Self::parse_hello(&data)?;
+            if self.auth.authenticator.is_none() && self.auth.deferred {
+                let query = AuthQuery {
+                    domain: self.auth.domain.clone(),
+                    address: self.auth.address.clone(),
+                    mechanism: MechanismName::PLAIN,
+                    username: Some(credentials.username.clone()),
+                    password: Some(credentials.password.clone()),
+                    curve_key: None,
+                };
+                self.credentials = Some(credentials);
+                return Ok(MechanismStatus::Authenticate(query));
+            }
             let decision = self.decide(&credentials);
             self.credentials = Some(credentials);
-            return match decision {
-                AuthDecision::Allow { user_id } => {
-                    self.user_id = user_id;
-                    out.push(command(b"WELCOME", &[]));
-                    self.welcomed = true;
-                    Ok(MechanismStatus::InProgress)
-                }
-                AuthDecision::Deny { status } => {
-                    // The status as libzmq sends it: three digits.
-                    let reason = Bytes::from(format!("{status:03}"));
-                    out.push(Command::Error(reason).to_bytes());
-                    Err(ProtocolError::AuthenticationFailed { status })
-                }
-            };
+            return self.welcome(decision, out);
         }
         let data = expect(body, b"INITIATE")?;
         let mut metadata = Metadata::parse(&data)?;
@@ -334,6 +358,28 @@ impl Mechanism for PlainServer {
         }
         out.push(Command::Ready(self.local.clone()).to_bytes());
         Ok(MechanismStatus::Complete(metadata))
+    }
+
+    fn resume(
+        &mut self,
+        decision: AuthDecision,
+        out: &mut Vec<Bytes>,
+    ) -> Result<MechanismStatus, ProtocolError> {
+        if self.welcomed || self.credentials.is_none() {
+            return Err(ProtocolError::AuthenticationFailed { status: 500 });
+        }
+        self.welcome(checked(decision), out)
+    }
+}
+
+/// A decision with a status outside ZAP's refusals is an authenticator's bug: refused all the
+/// same, with 500.
+pub(super) fn checked(decision: AuthDecision) -> AuthDecision {
+    match decision {
+        AuthDecision::Deny { status } if !(300..600).contains(&status) => {
+            AuthDecision::Deny { status: 500 }
+        }
+        decision => decision,
     }
 }
 
@@ -371,6 +417,7 @@ mod tests {
             authenticator: Some(SharedAuthenticator(Arc::new(only_admin))),
             domain: "global".into(),
             address: Some("10.0.0.1:5555".into()),
+            deferred: false,
         };
         // A wrong password: ERROR "400", and the client reads it as a refusal.
         let mut server = PlainServer::new(auth.clone());

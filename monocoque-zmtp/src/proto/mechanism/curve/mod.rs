@@ -33,7 +33,7 @@ use crypto_secretbox::XSalsa20Poly1305;
 use zeroize::Zeroizing;
 
 use super::plain::{USER_ID, peer_error};
-use super::{AuthContext, AuthDecision, AuthRequest, Mechanism, MechanismStatus};
+use super::{AuthContext, AuthDecision, AuthQuery, AuthRequest, Mechanism, MechanismStatus};
 use crate::proto::error::ProtocolError;
 use crate::proto::greeting::{Greeting, MechanismName};
 use crate::proto::metadata::Metadata;
@@ -405,7 +405,17 @@ pub struct CurveServer {
     next_nonce: u64,
     local: Metadata,
     encryption: Option<Encryption>,
+    /// A client whose INITIATE checked out, waiting for the decision about it.
+    verified: Option<Verified>,
     done: bool,
+}
+
+/// What the server keeps of a checked INITIATE until the client is let in or refused.
+struct Verified {
+    metadata: Metadata,
+    nonce: u64,
+    session: SalsaBox,
+    client_short: crypto_box::PublicKey,
 }
 
 impl std::fmt::Debug for CurveServer {
@@ -435,6 +445,7 @@ impl CurveServer {
             next_nonce: 1,
             local: Metadata::default(),
             encryption: None,
+            verified: None,
             done: false,
         }
     }
@@ -501,7 +512,11 @@ impl CurveServer {
         Ok(welcome.freeze())
     }
 
-    fn initiate(&mut self, body: &[u8], out: &mut Vec<Bytes>) -> Result<Metadata, ProtocolError> {
+    fn initiate(
+        &mut self,
+        body: &[u8],
+        out: &mut Vec<Bytes>,
+    ) -> Result<MechanismStatus, ProtocolError> {
         check_command(body, INITIATE)?;
         if body.len() < INITIATE_HEAD + INITIATE_BOX_MIN {
             return Err(ProtocolError::MalformedCommandBody {
@@ -564,9 +579,43 @@ impl CurveServer {
             });
         }
         self.client_key = Some(client_key);
-        let mut metadata = Metadata::parse(&Bytes::copy_from_slice(&text[KEY + 16 + VOUCH_BOX..]))?;
+        let metadata = Metadata::parse(&Bytes::copy_from_slice(&text[KEY + 16 + VOUCH_BOX..]))?;
+        self.verified = Some(Verified {
+            metadata,
+            nonce,
+            session,
+            client_short,
+        });
+        if self.auth.authenticator.is_none() && self.auth.deferred {
+            return Ok(MechanismStatus::Authenticate(AuthQuery {
+                domain: self.auth.domain.clone(),
+                address: self.auth.address.clone(),
+                mechanism: MechanismName::CURVE,
+                username: None,
+                password: None,
+                curve_key: Some(client_key),
+            }));
+        }
+        let decision = self.decide(&client_key);
+        self.ready(decision, out)
+    }
 
-        match self.decide(&client_key) {
+    /// READY for a client the decision lets in, an ERROR with the status for one it refuses.
+    fn ready(
+        &mut self,
+        decision: AuthDecision,
+        out: &mut Vec<Bytes>,
+    ) -> Result<MechanismStatus, ProtocolError> {
+        let Some(Verified {
+            mut metadata,
+            nonce,
+            session,
+            client_short,
+        }) = self.verified.take()
+        else {
+            return Err(ProtocolError::AuthenticationFailed { status: 500 });
+        };
+        match decision {
             AuthDecision::Allow { user_id } => {
                 if !user_id.is_empty() {
                     metadata.insert(USER_ID, user_id)?;
@@ -605,7 +654,7 @@ impl CurveServer {
             (SERVER_MESSAGE, self.next_nonce),
             (CLIENT_MESSAGE, nonce),
         ));
-        Ok(metadata)
+        Ok(MechanismStatus::Complete(metadata))
     }
 
     fn decide(&self, client_key: &CurvePublicKey) -> AuthDecision {
@@ -660,8 +709,15 @@ impl Mechanism for CurveServer {
             return Ok(MechanismStatus::InProgress);
         }
         self.done = true;
-        let metadata = self.initiate(&body, out)?;
-        Ok(MechanismStatus::Complete(metadata))
+        self.initiate(&body, out)
+    }
+
+    fn resume(
+        &mut self,
+        decision: AuthDecision,
+        out: &mut Vec<Bytes>,
+    ) -> Result<MechanismStatus, ProtocolError> {
+        self.ready(super::plain::checked(decision), out)
     }
 
     fn take_encryption(&mut self) -> Option<Encryption> {

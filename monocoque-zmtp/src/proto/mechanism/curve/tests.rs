@@ -102,6 +102,7 @@ fn authenticator(
         authenticator: Some(SharedAuthenticator(Arc::new(f))),
         domain: "global".into(),
         address: Some("10.0.0.7:4000".into()),
+        deferred: false,
     }
 }
 
@@ -433,4 +434,57 @@ fn after_the_handshake_a_frame_in_clear_is_refused() {
         Some(ProtocolError::UnexpectedCommand { .. })
     ));
     assert!(a.messages().is_empty());
+}
+
+#[test]
+fn a_deferred_server_waits_for_the_zap_decision_and_reads_nothing_meanwhile() {
+    let now = Instant::now();
+    for allow in [true, false] {
+        let (server_keys, client_keys) = (CurveKeyPair::generate(), CurveKeyPair::generate());
+        let deferred = AuthContext {
+            deferred: true,
+            domain: "d".into(),
+            ..AuthContext::default()
+        };
+        let mut a = Side::new(SocketType::Pull, server(&server_keys, deferred), now);
+        let mut b = Side::new(
+            SocketType::Push,
+            client(&client_keys, server_keys.public),
+            now,
+        );
+        drive(&mut a, &mut b, now);
+        assert!(!established(&a) && !established(&b));
+        let query = a.conn.take_auth_query().expect("the server asks");
+        assert_eq!(query.curve_key, Some(client_keys.public));
+        assert_eq!(
+            (query.domain.as_str(), query.mechanism),
+            ("d", MechanismName::CURVE)
+        );
+        assert_eq!(a.conn.take_auth_query(), None, "asked once");
+        let decision = if allow {
+            AuthDecision::Allow {
+                user_id: "zap-user".into(),
+            }
+        } else {
+            AuthDecision::Deny { status: 300 }
+        };
+        let resumed = a.conn.resume_auth(decision);
+        assert_eq!(resumed.is_ok(), allow);
+        drive(&mut a, &mut b, now);
+        if allow {
+            let ConnectionEvent::Established(peer) = &a.events[0] else {
+                panic!("{:?}", a.events);
+            };
+            assert_eq!(
+                peer.metadata.get(USER_ID).map(|v| &v[..]),
+                Some(&b"zap-user"[..])
+            );
+            assert!(established(&b));
+        } else {
+            assert!(matches!(
+                b.error.as_ref().and_then(DisconnectReason::protocol_error),
+                Some(ProtocolError::AuthenticationFailed { status: 300 })
+            ));
+        }
+    }
 }
