@@ -16,7 +16,7 @@ use bytes::Bytes;
 use monocoque_core::{Endpoint, Message};
 #[doc(inline)]
 pub use monocoque_zmtp::driver::{Context, HANDLE_QUEUE, Handle, HandleSink, Interest, Poller};
-use monocoque_zmtp::driver::{Error, Monitor, MonitorMask, ProxyControl, SocketOptions};
+use monocoque_zmtp::driver::{Error, Monitor, MonitorMask, Peer, ProxyControl, SocketOptions};
 use monocoque_zmtp::proto::{RecvError, SendError, SocketType};
 
 mod sealed {
@@ -183,6 +183,12 @@ macro_rules! handle_type {
             /// The number of peers with a live connection.
             pub fn connected_peers(&self) -> Result<usize, Error> {
                 self.0.connected_peers()
+            }
+
+            /// The peers connected now, with their routing ids and metadata: the `User-Id` a
+            /// PLAIN or CURVE server's authenticator gave each client, their `X-` properties.
+            pub fn peers(&self) -> Result<Vec<Peer>, Error> {
+                self.0.peers()
             }
 
             /// The endpoint of the last `bind` or `connect`.

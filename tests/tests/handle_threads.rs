@@ -642,3 +642,49 @@ fn a_zero_high_water_mark_makes_the_handle_unbounded_too() {
         (0..(8 * HANDLE_QUEUE) as u32).find(|n| bounded.try_send(numbered(1, *n)).is_err());
     assert!(refused.is_some(), "a default handle took everything");
 }
+
+#[test]
+fn curve_between_handles_with_the_user_id_on_the_server_handle() {
+    let context = Context::new(1).expect("a context");
+    let server_keys = monocoque::curve::CurveKeyPair::generate();
+    let client_keys = monocoque::curve::CurveKeyPair::generate();
+    let allowed = client_keys.public;
+    let pull = Handle::new(
+        &context,
+        SocketType::Pull,
+        SocketOptions::new()
+            .curve_server(true)
+            .curve_keypair(&server_keys)
+            .authenticator(move |request: &monocoque::proto::AuthRequest<'_>| {
+                if request.curve_key == Some(&allowed) {
+                    monocoque::proto::AuthDecision::Allow {
+                        user_id: "handle-user".into(),
+                    }
+                } else {
+                    monocoque::proto::AuthDecision::Deny { status: 400 }
+                }
+            }),
+    )
+    .expect("PULL");
+    let endpoint = pull.bind("tcp://127.0.0.1:0").expect("bind");
+    let push = Handle::new(
+        &context,
+        SocketType::Push,
+        SocketOptions::new()
+            .curve_server_key(server_keys.public)
+            .curve_keypair(&client_keys),
+    )
+    .expect("PUSH");
+    push.connect(&endpoint.to_string()).expect("connect");
+    push.send("from a thread").expect("send");
+    let got = pull
+        .recv_timeout(Duration::from_secs(5))
+        .expect("the message");
+    assert_eq!(got, Message::from("from a thread"));
+    let peers = pull.peers().expect("peers");
+    assert_eq!(peers.len(), 1);
+    assert_eq!(
+        peers[0].user_id().map(|u| &u[..]),
+        Some(&b"handle-user"[..])
+    );
+}

@@ -32,7 +32,7 @@ use super::mailbox::{Mailbox, Outbox};
 use super::monitor::{Monitor, MonitorMask};
 use super::options::SocketOptions;
 use super::poller::Interest;
-use super::socket::{Error, Socket};
+use super::socket::{Error, Peer, Socket};
 use crate::proto::{RecvError, SendError, SendErrorKind, SocketType};
 
 /// Messages each way between a handle and its socket, on top of the socket's high-water marks
@@ -407,6 +407,12 @@ impl Handle {
     /// The number of peers with a live connection.
     pub fn connected_peers(&self) -> Result<usize, Error> {
         self.call(|socket| socket.connected_peers())
+    }
+
+    /// The peers connected now, with their routing ids and metadata (the `User-Id` a PLAIN or
+    /// CURVE server's authenticator gave each client): see [`Socket::peers`].
+    pub fn peers(&self) -> Result<Vec<Peer>, Error> {
+        self.call(|socket| socket.peers())
     }
 
     /// The endpoint of the last `bind` or `connect`.
