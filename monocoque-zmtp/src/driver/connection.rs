@@ -59,7 +59,9 @@ pub(crate) async fn serve(
     pending: Option<PendingGuard>,
 ) -> DisconnectReason {
     let address = stream.peer_address();
-    let mut driver = Driver::new(shared, pipe, endpoint, address);
+    // ZAP's address frame is the IP alone, as libzmq sends it.
+    let ip = stream.peer_ip().map(|ip| ip.to_string());
+    let mut driver = Driver::new(shared, pipe, endpoint, address, ip.as_deref());
     driver.pending = pending;
     let reason = driver.run(stream).await;
     driver.end = reason.clone();
@@ -99,7 +101,13 @@ enum Woken {
 }
 
 impl Driver {
-    fn new(shared: Rc<Shared>, pipe: PipeFor, endpoint: Rc<str>, address: Option<String>) -> Self {
+    fn new(
+        shared: Rc<Shared>,
+        pipe: PipeFor,
+        endpoint: Rc<str>,
+        address: Option<String>,
+        ip: Option<&str>,
+    ) -> Self {
         let conn = {
             let options = shared.options.borrow();
             let mut handshake =
@@ -112,11 +120,7 @@ impl Driver {
                 .heartbeat(options.heartbeat)
                 .max_message_size(options.max_message_size)
                 .max_frame_len(shared.budget.borrow().limit());
-            Connection::new(
-                config,
-                options.mechanism(address.as_deref()),
-                Instant::now(),
-            )
+            Connection::new(config, options.mechanism(ip), Instant::now())
         };
         Self {
             shared,

@@ -298,7 +298,7 @@ impl SocketOptions {
             authenticator: self.authenticator.clone(),
             domain: self.zap_domain.clone(),
             address: address.map(str::to_owned),
-            deferred: self.authenticator.is_none() && super::zap::handler_bound(),
+            deferred: Some(super::zap::handler_bound),
         };
         match &self.security {
             Security::Null => Box::new(Null::new()),

@@ -125,7 +125,7 @@ pub fn curve_handshake(data: &[u8]) {
     // Bit 2: refuse; bit 4: leave the decision to a ZAP handler, asked and answered here.
     let auth = if mode & 4 != 0 {
         AuthContext {
-            deferred: true,
+            deferred: Some(|| true),
             ..AuthContext::default()
         }
     } else {

@@ -161,25 +161,24 @@ impl MessageDecoder {
     }
 }
 
-/// A CURVE MESSAGE out of its box. The flags inside say what the frame is; libzmq adds the
-/// outer frame's MORE to them, and so do we.
+/// A CURVE MESSAGE out of its box. Only the flags inside the box count: the outer frame's are
+/// not authenticated, and a MORE set there in transit would join two messages into one.
 #[cold]
 #[inline(never)]
 fn open_frame(decoder: &mut CurveDecoder, frame: Frame) -> Result<Frame, ProtocolError> {
-    let (body, outer_more) = match frame {
-        Frame::Command(body) => (body, false),
-        Frame::Message { body, more } => (body, more),
+    let body = match frame {
+        Frame::Command(body) | Frame::Message { body, .. } => body,
     };
     let opened = decoder.open(&body)?;
     Ok(if opened.command {
-        if opened.more || outer_more {
+        if opened.more {
             return Err(ProtocolError::CommandWithMore);
         }
         Frame::Command(opened.body)
     } else {
         Frame::Message {
             body: opened.body,
-            more: opened.more || outer_more,
+            more: opened.more,
         }
     })
 }

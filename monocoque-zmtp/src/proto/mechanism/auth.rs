@@ -18,7 +18,7 @@ use crate::proto::greeting::MechanismName;
 pub struct AuthRequest<'a> {
     /// The server socket's ZAP domain (`ZMQ_ZAP_DOMAIN`; empty when unset).
     pub domain: &'a str,
-    /// The client's address (`127.0.0.1:51234`, or a path for IPC), when known.
+    /// The client's IP address (`127.0.0.1`, as ZAP's address frame carries it; none for IPC).
     pub address: Option<&'a str>,
     /// The mechanism the client used.
     pub mechanism: MechanismName,
@@ -131,9 +131,17 @@ pub struct AuthContext {
     pub domain: String,
     /// The client's address.
     pub address: Option<String>,
-    /// With no authenticator: leave the decision to a ZAP handler, through
-    /// [`MechanismStatus::Authenticate`](super::MechanismStatus::Authenticate).
-    pub deferred: bool,
+    /// With no authenticator: whether a ZAP handler is there to ask, looked at when the
+    /// decision is due (as libzmq connects to ZAP then); if it says so, the decision is left
+    /// to the handler through [`MechanismStatus::Authenticate`](super::MechanismStatus::Authenticate).
+    pub deferred: Option<fn() -> bool>,
+}
+
+impl AuthContext {
+    /// Whether the decision goes to a ZAP handler.
+    pub fn asks_zap(&self) -> bool {
+        self.authenticator.is_none() && self.deferred.is_some_and(|handler_there| handler_there())
+    }
 }
 
 /// A question a server's mechanism leaves to a ZAP handler (RFC 27) elsewhere: the driver sends
@@ -225,12 +233,14 @@ pub fn parse_zap_reply(reply: &monocoque_core::Message) -> Option<(Bytes, AuthDe
     if !delimiter.is_empty() || &version[..] != b"1.0" {
         return None;
     }
-    let status: u16 = std::str::from_utf8(status).ok()?.parse().ok()?;
-    let decision = match status {
-        200 => AuthDecision::Allow {
+    // Exactly the four codes of RFC 27, as libzmq reads them.
+    let decision = match &status[..] {
+        b"200" => AuthDecision::Allow {
             user_id: user_id.clone(),
         },
-        300..=599 => AuthDecision::Deny { status },
+        b"300" => AuthDecision::Deny { status: 300 },
+        b"400" => AuthDecision::Deny { status: 400 },
+        b"500" => AuthDecision::Deny { status: 500 },
         _ => return None,
     };
     Some((id.clone(), decision))

@@ -270,8 +270,9 @@ impl PlainServer {
             }
             AuthDecision::Deny { status } => {
                 // The status as libzmq sends it: three digits.
-                let reason = Bytes::from(format!("{status:03}"));
-                out.push(Command::Error(reason).to_bytes());
+                if let Some(reason) = refusal(status) {
+                    out.push(Command::Error(reason).to_bytes());
+                }
                 Err(ProtocolError::AuthenticationFailed { status })
             }
         }
@@ -334,7 +335,7 @@ impl Mechanism for PlainServer {
             }
             let data = expect(body, b"HELLO")?;
             let credentials = Self::parse_hello(&data)?;
-            if self.auth.authenticator.is_none() && self.auth.deferred {
+            if self.auth.asks_zap() {
                 let query = AuthQuery {
                     domain: self.auth.domain.clone(),
                     address: self.auth.address.clone(),
@@ -351,11 +352,8 @@ impl Mechanism for PlainServer {
             return self.welcome(decision, out);
         }
         let data = expect(body, b"INITIATE")?;
-        let mut metadata = Metadata::parse(&data)?;
-        if !self.user_id.is_empty() {
-            // The application reads who it talks to among the peer's properties.
-            metadata.insert(USER_ID, self.user_id.clone())?;
-        }
+        // The application reads who it talks to among the peer's properties.
+        let metadata = with_user_id(Metadata::parse(&data)?, self.user_id.clone())?;
         out.push(Command::Ready(self.local.clone()).to_bytes());
         Ok(MechanismStatus::Complete(metadata))
     }
@@ -370,6 +368,27 @@ impl Mechanism for PlainServer {
         }
         self.welcome(checked(decision), out)
     }
+}
+
+/// The peer's metadata with the user id the server's authenticator gave, and never one the peer
+/// sent itself: a client must not name its own user.
+pub(super) fn with_user_id(metadata: Metadata, user_id: Bytes) -> Result<Metadata, ProtocolError> {
+    let mut checked = Metadata::new();
+    for (name, value) in metadata.iter() {
+        if !name.eq_ignore_ascii_case(USER_ID) {
+            checked.insert(name, value.clone())?;
+        }
+    }
+    if !user_id.is_empty() {
+        checked.insert(USER_ID, user_id)?;
+    }
+    Ok(checked)
+}
+
+/// The ERROR a refusal sends: none for 300 ("try later"), which libzmq answers by closing so
+/// that the client retries, where an ERROR would end the client's session for good.
+pub(super) fn refusal(status: u16) -> Option<Bytes> {
+    (status != 300).then(|| Bytes::from(format!("{status:03}")))
 }
 
 /// A decision with a status outside ZAP's refusals is an authenticator's bug: refused all the
@@ -417,7 +436,7 @@ mod tests {
             authenticator: Some(SharedAuthenticator(Arc::new(only_admin))),
             domain: "global".into(),
             address: Some("10.0.0.1:5555".into()),
-            deferred: false,
+            deferred: None,
         };
         // A wrong password: ERROR "400", and the client reads it as a refusal.
         let mut server = PlainServer::new(auth.clone());

@@ -13,18 +13,44 @@ use salsa20::XSalsa20;
 use salsa20::cipher::consts::U10;
 use salsa20::cipher::{KeyIvInit, StreamCipher};
 use subtle::ConstantTimeEq;
-use zeroize::Zeroizing;
+use zeroize::{Zeroize, Zeroizing};
 
 use crate::proto::error::ProtocolError;
 
-/// Both directions of a connection, from its short-term keys.
+/// A secret key, zeroed on drop.
+pub(crate) type Secret = Zeroizing<[u8; 32]>;
+
+/// A fresh secret key from the operating system's generator.
+pub(crate) fn random_secret() -> Secret {
+    let mut secret = Zeroizing::new([0u8; 32]);
+    if getrandom::fill(&mut *secret).is_err() {
+        // Without the system's generator there is no key to make; a process that cannot read
+        // it cannot run CURVE safely at all.
+        panic!("the operating system's random generator failed");
+    }
+    secret
+}
+
+/// The public key of `secret` (X25519 of the base point).
+pub(crate) fn public_of(secret: &[u8; 32]) -> [u8; 32] {
+    x25519_dalek::x25519(*secret, x25519_dalek::X25519_BASEPOINT_BYTES)
+}
+
+/// Random bytes for nonces and cookie keys.
+pub(crate) fn random_bytes<const N: usize>() -> [u8; N] {
+    let mut bytes = [0u8; N];
+    if getrandom::fill(&mut bytes).is_err() {
+        panic!("the operating system's random generator failed");
+    }
+    bytes
+}
+
+/// Both directions of a connection, from its short-term key agreement.
 pub(crate) fn encryption(
-    peer_short: &crypto_box::PublicKey,
-    our_short: &crypto_box::SecretKey,
+    key: TrafficKey,
     (send_prefix, send_next): (&'static [u8; 16], u64),
     (recv_prefix, recv_last): (&'static [u8; 16], u64),
 ) -> Encryption {
-    let key = TrafficKey::new(peer_short, our_short);
     Encryption {
         encoder: CurveEncoder::new(key.clone(), send_prefix, send_next),
         decoder: CurveDecoder::new(key, recv_prefix, recv_last),
@@ -44,16 +70,27 @@ const LONG_MAC: usize = 4096;
 pub(crate) struct TrafficKey(Zeroizing<[u8; 32]>);
 
 impl TrafficKey {
-    pub(crate) fn new(peer: &crypto_box::PublicKey, ours: &crypto_box::SecretKey) -> Self {
-        let secret = Zeroizing::new(ours.to_bytes());
-        let shared = Zeroizing::new(x25519_dalek::x25519(*secret, *peer.as_bytes()));
-        let key = Zeroizing::new(salsa20::hsalsa::<U10>(
-            (&*shared).into(),
-            &Default::default(),
-        ));
+    /// `crypto_box_beforenm`: the key of `ours` and `peer`. A peer key of low order makes a
+    /// shared secret of zeros, which anyone can compute: refused, as libsodium refuses it.
+    pub(crate) fn agree(
+        peer: &[u8; 32],
+        ours: &[u8; 32],
+        what: &'static str,
+    ) -> Result<Self, ProtocolError> {
+        let shared = Zeroizing::new(x25519_dalek::x25519(*ours, *peer));
+        if bool::from(shared.ct_eq(&[0u8; 32])) {
+            return Err(ProtocolError::Cryptographic { what });
+        }
+        let mut key = salsa20::hsalsa::<U10>((&*shared).into(), &Default::default());
         let mut bytes = Zeroizing::new([0u8; 32]);
         bytes.copy_from_slice(&key);
-        Self(bytes)
+        key.as_mut_slice().zeroize();
+        Ok(Self(bytes))
+    }
+
+    /// `crypto_secretbox` with `key` (the server's cookie).
+    pub(crate) fn secretbox(key: &[u8; 32]) -> Self {
+        Self(Zeroizing::new(*key))
     }
 
     /// The stream for `nonce`, and the one-time MAC key it starts with.
@@ -285,7 +322,8 @@ mod tests {
                 crypto_box::SecretKey::generate(&mut OsRng),
                 crypto_box::SecretKey::generate(&mut OsRng),
             );
-            let ours = TrafficKey::new(&b.public_key(), &a);
+            let ours = TrafficKey::agree(b.public_key().as_bytes(), &a.to_bytes(), "test").unwrap();
+            assert_eq!(public_of(&a.to_bytes()), *a.public_key().as_bytes());
             let theirs = SalsaBox::new(&a.public_key(), &b);
             let nonce = full_nonce(b"CurveZMQMESSAGEC", len as u64 + 7);
             let plain: Vec<u8> = (0..len).map(|i| (i * 31 + len) as u8).collect();
@@ -311,5 +349,20 @@ mod tests {
             bad_tag[0] ^= 0x80;
             assert!(ours.open(&nonce, &mut sealed, &bad_tag).is_err());
         }
+    }
+
+    #[test]
+    fn a_low_order_peer_key_is_refused() {
+        let ours = random_secret();
+        // Zero, and the other low-order points of Curve25519 in their usual encodings.
+        let mut order_eight = [0u8; 32];
+        order_eight[0] = 1;
+        for point in [[0u8; 32], order_eight] {
+            assert_eq!(
+                TrafficKey::agree(&point, &ours, "HELLO").err(),
+                Some(ProtocolError::Cryptographic { what: "HELLO" })
+            );
+        }
+        assert!(TrafficKey::agree(&public_of(&random_secret()), &ours, "HELLO").is_ok());
     }
 }

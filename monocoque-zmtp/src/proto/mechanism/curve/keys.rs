@@ -4,8 +4,9 @@
 use std::fmt;
 use std::str::FromStr;
 
-use crypto_box::aead::OsRng;
 use zeroize::Zeroizing;
+
+use super::cipher::{public_of, random_secret};
 
 /// The length of a CURVE key in bytes.
 pub const CURVE_KEY_LEN: usize = 32;
@@ -98,10 +99,6 @@ impl CurvePublicKey {
     pub fn to_z85(&self) -> String {
         z85::encode(self.0)
     }
-
-    pub(crate) fn to_crypto(self) -> crypto_box::PublicKey {
-        crypto_box::PublicKey::from(self.0)
-    }
 }
 
 impl fmt::Debug for CurvePublicKey {
@@ -142,8 +139,7 @@ pub struct CurveSecretKey(Zeroizing<[u8; CURVE_KEY_LEN]>);
 impl CurveSecretKey {
     /// A fresh random key from the operating system's generator.
     pub fn generate() -> Self {
-        let key = crypto_box::SecretKey::generate(&mut OsRng);
-        Self(Zeroizing::new(key.to_bytes()))
+        Self(random_secret())
     }
 
     /// The key of these 32 bytes.
@@ -167,7 +163,7 @@ impl CurveSecretKey {
     /// The public key that belongs to this secret key (libzmq's `zmq_curve_public`).
     #[doc(alias = "zmq_curve_public")]
     pub fn public_key(&self) -> CurvePublicKey {
-        CurvePublicKey(self.to_crypto().public_key().to_bytes())
+        CurvePublicKey(public_of(&self.0))
     }
 
     /// The 32 bytes.
@@ -178,10 +174,6 @@ impl CurveSecretKey {
     /// The key in Z85 (40 characters), in a string zeroed on drop.
     pub fn to_z85(&self) -> Zeroizing<String> {
         Zeroizing::new(z85::encode(*self.0))
-    }
-
-    pub(crate) fn to_crypto(&self) -> crypto_box::SecretKey {
-        crypto_box::SecretKey::from(*self.0)
     }
 }
 

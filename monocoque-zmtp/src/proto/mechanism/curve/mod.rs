@@ -19,20 +19,16 @@
 mod cipher;
 mod keys;
 
-use cipher::encryption;
 pub use cipher::{CurveDecoder, CurveEncoder, Encryption, OpenedFrame, seal_message_body};
+use cipher::{Secret, TrafficKey, encryption, public_of, random_bytes, random_secret};
 pub use keys::{
     CURVE_KEY_LEN, CURVE_KEY_Z85_LEN, CurveKeyPair, CurvePublicKey, CurveSecretKey, KeyError,
 };
 
 use bytes::{BufMut, Bytes, BytesMut};
-use crypto_box::SalsaBox;
-use crypto_box::aead::rand_core::RngCore;
-use crypto_box::aead::{AeadInPlace, KeyInit, OsRng};
-use crypto_secretbox::XSalsa20Poly1305;
 use zeroize::Zeroizing;
 
-use super::plain::{USER_ID, peer_error};
+use super::plain::{peer_error, refusal, with_user_id};
 use super::{AuthContext, AuthDecision, AuthQuery, AuthRequest, Mechanism, MechanismStatus};
 use crate::proto::error::ProtocolError;
 use crate::proto::greeting::{Greeting, MechanismName};
@@ -65,24 +61,28 @@ const READY_MIN: usize = 6 + 8 + TAG;
 const CLIENT_MESSAGE: &[u8; 16] = b"CurveZMQMESSAGEC";
 const SERVER_MESSAGE: &[u8; 16] = b"CurveZMQMESSAGES";
 
-fn short_nonce(prefix: &[u8; 16], n: u64) -> crypto_box::Nonce {
-    let mut nonce = crypto_box::Nonce::default();
+fn short_nonce(prefix: &[u8; 16], n: u64) -> [u8; 24] {
+    let mut nonce = [0u8; 24];
     nonce[..16].copy_from_slice(prefix);
     nonce[16..].copy_from_slice(&n.to_be_bytes());
     nonce
 }
 
-fn long_nonce(prefix: &[u8; 8], random: &[u8]) -> crypto_box::Nonce {
-    let mut nonce = crypto_box::Nonce::default();
+fn long_nonce(prefix: &[u8; 8], random: &[u8]) -> [u8; 24] {
+    let mut nonce = [0u8; 24];
     nonce[..8].copy_from_slice(prefix);
     nonce[8..].copy_from_slice(random);
     nonce
 }
 
 fn random16() -> [u8; 16] {
-    let mut bytes = [0u8; 16];
-    OsRng.fill_bytes(&mut bytes);
-    bytes
+    random_bytes()
+}
+
+fn key_of(bytes: &[u8]) -> [u8; KEY] {
+    let mut key = [0u8; KEY];
+    key.copy_from_slice(&bytes[..KEY]);
+    key
 }
 
 fn read_u64(bytes: &[u8]) -> u64 {
@@ -92,27 +92,19 @@ fn read_u64(bytes: &[u8]) -> u64 {
 }
 
 /// Appends `tag || ciphertext` of `plaintext` to `out`.
-fn seal_into<A: AeadInPlace>(
-    cipher: &A,
-    nonce: &crypto_box::Nonce,
-    plaintext: &[u8],
-    out: &mut BytesMut,
-) {
+fn seal_into(cipher: &TrafficKey, nonce: &[u8; 24], plaintext: &[u8], out: &mut BytesMut) {
     let tag_at = out.len();
     out.put_bytes(0, TAG);
     let text_at = out.len();
     out.put_slice(plaintext);
-    let tag = cipher
-        .encrypt_in_place_detached(nonce.as_slice().into(), b"", &mut out[text_at..])
-        // No associated data and far below XSalsa20's length limit: cannot fail.
-        .unwrap_or_default();
+    let tag = cipher.seal(nonce, &mut out[text_at..]);
     out[tag_at..text_at].copy_from_slice(&tag);
 }
 
 /// Opens `tag || ciphertext`; the plaintext is zeroed when dropped, as it may hold keys.
-fn open<A: AeadInPlace>(
-    cipher: &A,
-    nonce: &crypto_box::Nonce,
+fn open(
+    cipher: &TrafficKey,
+    nonce: &[u8; 24],
     boxed: &[u8],
     what: &'static str,
 ) -> Result<Zeroizing<Vec<u8>>, ProtocolError> {
@@ -120,11 +112,10 @@ fn open<A: AeadInPlace>(
     if boxed.len() < TAG {
         return Err(failed);
     }
-    let tag = crypto_box::aead::Tag::<A>::clone_from_slice(&boxed[..TAG]);
     let mut text = Zeroizing::new(boxed[TAG..].to_vec());
     cipher
-        .decrypt_in_place_detached(nonce.as_slice().into(), b"", &mut text, &tag)
-        .map_err(|_| failed)?;
+        .open(nonce, &mut text, &boxed[..TAG])
+        .map_err(|()| failed)?;
     Ok(text)
 }
 
@@ -187,13 +178,12 @@ fn check_command(body: &[u8], name: &'static [u8]) -> Result<(), ProtocolError> 
 pub struct CurveClient {
     keys: CurveKeyPair,
     server: CurvePublicKey,
-    short_secret: crypto_box::SecretKey,
-    short_public: crypto_box::PublicKey,
+    short_secret: Secret,
+    short_public: [u8; KEY],
     next_nonce: u64,
     local: Metadata,
     state: ClientState,
-    session: Option<SalsaBox>,
-    server_short: Option<crypto_box::PublicKey>,
+    session: Option<TrafficKey>,
     encryption: Option<Encryption>,
 }
 
@@ -219,9 +209,9 @@ impl CurveClient {
     /// A client with the long-term keypair `keys`, for the server whose public key is `server`.
     /// Its short-term keypair is made here, fresh for this connection.
     pub fn new(keys: CurveKeyPair, server: CurvePublicKey) -> Self {
-        let short_secret = crypto_box::SecretKey::generate(&mut OsRng);
+        let short_secret = random_secret();
         Self {
-            short_public: short_secret.public_key(),
+            short_public: public_of(&short_secret),
             short_secret,
             keys,
             server,
@@ -229,7 +219,6 @@ impl CurveClient {
             local: Metadata::default(),
             state: ClientState::Start,
             session: None,
-            server_short: None,
             encryption: None,
         }
     }
@@ -246,10 +235,12 @@ impl CurveClient {
         hello.put_slice(HELLO);
         hello.put_slice(&[1, 0]);
         hello.put_bytes(0, 72);
-        hello.put_slice(self.short_public.as_bytes());
+        hello.put_slice(&self.short_public);
         hello.put_u64(nonce);
-        // The signature: proof that we know S, which an attacker without it cannot forge.
-        let cipher = SalsaBox::new(&self.server.to_crypto(), &self.short_secret);
+        // The signature: proof that we know S, which an attacker without it cannot forge. A
+        // server key of low order (a configuration error) gets a box no server opens.
+        let cipher = TrafficKey::agree(self.server.as_bytes(), &self.short_secret, "HELLO")
+            .unwrap_or_else(|_| TrafficKey::secretbox(&random_bytes()));
         seal_into(
             &cipher,
             &short_nonce(b"CurveZMQHELLO---", nonce),
@@ -264,24 +255,23 @@ impl CurveClient {
         if body.len() != WELCOME_LEN {
             return Err(ProtocolError::MalformedCommandBody { command: "WELCOME" });
         }
-        let cipher = SalsaBox::new(&self.server.to_crypto(), &self.short_secret);
+        let cipher = TrafficKey::agree(self.server.as_bytes(), &self.short_secret, "WELCOME")?;
         let text = open(
             &cipher,
             &long_nonce(b"WELCOME-", &body[8..24]),
             &body[24..],
             "WELCOME",
         )?;
-        let mut server_short = [0u8; KEY];
-        server_short.copy_from_slice(&text[..KEY]);
-        let server_short = crypto_box::PublicKey::from(server_short);
+        let server_short = key_of(&text);
         let cookie = &text[KEY..];
 
         // vouch = Box[C' + S](C->S'): the long-term key stands behind the short-term one.
         let vouch_random = random16();
         let mut vouch_text = Zeroizing::new([0u8; 2 * KEY]);
-        vouch_text[..KEY].copy_from_slice(self.short_public.as_bytes());
+        vouch_text[..KEY].copy_from_slice(&self.short_public);
         vouch_text[KEY..].copy_from_slice(self.server.as_bytes());
-        let long_term = SalsaBox::new(&server_short, &self.keys.secret.to_crypto());
+        let long_term =
+            TrafficKey::agree(&server_short, self.keys.secret.as_bytes(), "WELCOME (S')")?;
         let mut plain = BytesMut::with_capacity(INITIATE_BOX_MIN + self.local.encoded_len());
         plain.put_slice(self.keys.public.as_bytes());
         plain.put_slice(&vouch_random);
@@ -293,7 +283,7 @@ impl CurveClient {
         );
         self.local.encode(&mut plain);
 
-        let session = SalsaBox::new(&server_short, &self.short_secret);
+        let session = TrafficKey::agree(&server_short, &self.short_secret, "WELCOME (S')")?;
         let nonce = self.take_nonce();
         let mut initiate = BytesMut::with_capacity(INITIATE_HEAD + TAG + plain.len());
         initiate.put_slice(INITIATE);
@@ -306,7 +296,6 @@ impl CurveClient {
             &mut initiate,
         );
         self.session = Some(session);
-        self.server_short = Some(server_short);
         Ok(initiate.freeze())
     }
 
@@ -326,12 +315,8 @@ impl CurveClient {
             "READY",
         )?;
         let metadata = Metadata::parse(&Bytes::copy_from_slice(&text))?;
-        let Some(server_short) = &self.server_short else {
-            return Err(ProtocolError::MalformedCommandBody { command: "READY" });
-        };
         self.encryption = Some(encryption(
-            server_short,
-            &self.short_secret,
+            session,
             (CLIENT_MESSAGE, self.next_nonce),
             (SERVER_MESSAGE, nonce),
         ));
@@ -396,10 +381,10 @@ pub struct CurveServer {
     secret: CurveSecretKey,
     public: CurvePublicKey,
     auth: AuthContext,
-    short_secret: crypto_box::SecretKey,
-    short_public: crypto_box::PublicKey,
+    short_secret: Secret,
+    short_public: [u8; KEY],
     cookie_key: Option<Zeroizing<[u8; KEY]>>,
-    client_short: Option<crypto_box::PublicKey>,
+    client_short: Option<[u8; KEY]>,
     client_key: Option<CurvePublicKey>,
     hello_nonce: u64,
     next_nonce: u64,
@@ -414,8 +399,7 @@ pub struct CurveServer {
 struct Verified {
     metadata: Metadata,
     nonce: u64,
-    session: SalsaBox,
-    client_short: crypto_box::PublicKey,
+    session: TrafficKey,
 }
 
 impl std::fmt::Debug for CurveServer {
@@ -431,12 +415,12 @@ impl CurveServer {
     /// A server for one connection, with the long-term secret key `secret`, asking `auth`'s
     /// authenticator (if any) about each client.
     pub fn new(secret: CurveSecretKey, auth: AuthContext) -> Self {
-        let short_secret = crypto_box::SecretKey::generate(&mut OsRng);
+        let short_secret = random_secret();
         Self {
             public: secret.public_key(),
             secret,
             auth,
-            short_public: short_secret.public_key(),
+            short_public: public_of(&short_secret),
             short_secret,
             cookie_key: None,
             client_short: None,
@@ -460,11 +444,10 @@ impl CurveServer {
         if body.len() != HELLO_LEN || body[6..8] != [1, 0] {
             return Err(ProtocolError::MalformedCommandBody { command: "HELLO" });
         }
-        let mut client_short = [0u8; KEY];
-        client_short.copy_from_slice(&body[80..112]);
-        let client_short = crypto_box::PublicKey::from(client_short);
+        let client_short = key_of(&body[80..112]);
         let nonce = read_u64(&body[112..120]);
-        let cipher = SalsaBox::new(&client_short, &self.secret.to_crypto());
+        // A C' of low order would make a box anyone can open without knowing S.
+        let cipher = TrafficKey::agree(&client_short, self.secret.as_bytes(), "HELLO")?;
         // A client that cannot make this box does not know our public key.
         open(
             &cipher,
@@ -475,19 +458,15 @@ impl CurveServer {
         self.hello_nonce = nonce;
 
         // cookie = Box[C' + s'](K), K made for this connection alone.
-        let cookie_key = Zeroizing::new({
-            let mut k = [0u8; KEY];
-            OsRng.fill_bytes(&mut k);
-            k
-        });
+        let cookie_key = Zeroizing::new(random_bytes::<KEY>());
         let cookie_random = random16();
         let mut cookie_text = Zeroizing::new([0u8; 2 * KEY]);
-        cookie_text[..KEY].copy_from_slice(client_short.as_bytes());
-        cookie_text[KEY..].copy_from_slice(&self.short_secret.to_bytes());
+        cookie_text[..KEY].copy_from_slice(&client_short);
+        cookie_text[KEY..].copy_from_slice(&*self.short_secret);
         let mut welcome_text = BytesMut::with_capacity(KEY + COOKIE_LEN);
-        welcome_text.put_slice(self.short_public.as_bytes());
+        welcome_text.put_slice(&self.short_public);
         welcome_text.put_slice(&cookie_random);
-        let cookie_cipher = XSalsa20Poly1305::new(cookie_key.as_slice().into());
+        let cookie_cipher = TrafficKey::secretbox(&cookie_key);
         seal_into(
             &cookie_cipher,
             &long_nonce(b"COOKIE--", &cookie_random),
@@ -505,8 +484,6 @@ impl CurveServer {
             &welcome_text,
             &mut welcome,
         );
-        // S' and the cookie are no secret once sent, but the buffer held s' on its way.
-        welcome_text.iter_mut().for_each(|b| *b = 0);
         self.cookie_key = Some(cookie_key);
         self.client_short = Some(client_short);
         Ok(welcome.freeze())
@@ -524,24 +501,21 @@ impl CurveServer {
             });
         }
         // One INITIATE per cookie: the key goes whatever the outcome.
-        let (Some(cookie_key), Some(client_short)) =
-            (self.cookie_key.take(), self.client_short.clone())
+        let (Some(cookie_key), Some(client_short)) = (self.cookie_key.take(), self.client_short)
         else {
             return Err(ProtocolError::MalformedCommandBody {
                 command: "INITIATE",
             });
         };
         let cookie = &body[9..9 + COOKIE_LEN];
-        let cookie_cipher = XSalsa20Poly1305::new(cookie_key.as_slice().into());
+        let cookie_cipher = TrafficKey::secretbox(&cookie_key);
         let cookie_text = open(
             &cookie_cipher,
             &long_nonce(b"COOKIE--", &cookie[..16]),
             &cookie[16..],
             "INITIATE cookie",
         )?;
-        if cookie_text[..KEY] != client_short.as_bytes()[..]
-            || cookie_text[KEY..] != self.short_secret.to_bytes()[..]
-        {
+        if cookie_text[..KEY] != client_short[..] || cookie_text[KEY..] != self.short_secret[..] {
             return Err(ProtocolError::Cryptographic {
                 what: "INITIATE cookie",
             });
@@ -553,7 +527,7 @@ impl CurveServer {
                 last: self.hello_nonce,
             });
         }
-        let session = SalsaBox::new(&client_short, &self.short_secret);
+        let session = TrafficKey::agree(&client_short, &self.short_secret, "INITIATE")?;
         let text = open(
             &session,
             &short_nonce(b"CurveZMQINITIATE", nonce),
@@ -563,7 +537,9 @@ impl CurveServer {
         let mut client_key = [0u8; KEY];
         client_key.copy_from_slice(&text[..KEY]);
         let client_key = CurvePublicKey::from_bytes(client_key);
-        let vouch_cipher = SalsaBox::new(&client_key.to_crypto(), &self.short_secret);
+        // A client key of low order would vouch for anyone.
+        let vouch_cipher =
+            TrafficKey::agree(client_key.as_bytes(), &self.short_secret, "INITIATE vouch")?;
         let vouch = open(
             &vouch_cipher,
             &long_nonce(b"VOUCH---", &text[KEY..KEY + 16]),
@@ -572,8 +548,7 @@ impl CurveServer {
         )?;
         // The vouch must name this connection's C' and this server: a vouch lifted from another
         // connection names another C'.
-        if vouch[..KEY] != client_short.as_bytes()[..] || vouch[KEY..] != self.public.as_bytes()[..]
-        {
+        if vouch[..KEY] != client_short[..] || vouch[KEY..] != self.public.as_bytes()[..] {
             return Err(ProtocolError::Cryptographic {
                 what: "INITIATE vouch",
             });
@@ -584,9 +559,8 @@ impl CurveServer {
             metadata,
             nonce,
             session,
-            client_short,
         });
-        if self.auth.authenticator.is_none() && self.auth.deferred {
+        if self.auth.asks_zap() {
             return Ok(MechanismStatus::Authenticate(AuthQuery {
                 domain: self.auth.domain.clone(),
                 address: self.auth.address.clone(),
@@ -607,32 +581,28 @@ impl CurveServer {
         out: &mut Vec<Bytes>,
     ) -> Result<MechanismStatus, ProtocolError> {
         let Some(Verified {
-            mut metadata,
+            metadata,
             nonce,
             session,
-            client_short,
         }) = self.verified.take()
         else {
             return Err(ProtocolError::AuthenticationFailed { status: 500 });
         };
-        match decision {
-            AuthDecision::Allow { user_id } => {
-                if !user_id.is_empty() {
-                    metadata.insert(USER_ID, user_id)?;
-                }
-            }
+        let metadata = match decision {
+            AuthDecision::Allow { user_id } => with_user_id(metadata, user_id)?,
             AuthDecision::Deny { status } => {
                 // Sent in clear, as libzmq does: the client could not open a box with a key it
                 // has been refused anyway.
-                let reason = format!("{status:03}");
-                let mut error = BytesMut::with_capacity(7 + reason.len());
-                error.put_slice(ERROR);
-                error.put_u8(reason.len() as u8);
-                error.put_slice(reason.as_bytes());
-                out.push(error.freeze());
+                if let Some(reason) = refusal(status) {
+                    let mut error = BytesMut::with_capacity(7 + reason.len());
+                    error.put_slice(ERROR);
+                    error.put_u8(reason.len() as u8);
+                    error.put_slice(&reason);
+                    out.push(error.freeze());
+                }
                 return Err(ProtocolError::AuthenticationFailed { status });
             }
-        }
+        };
 
         let ready_nonce = self.next_nonce;
         self.next_nonce += 1;
@@ -649,8 +619,7 @@ impl CurveServer {
         );
         out.push(ready.freeze());
         self.encryption = Some(encryption(
-            &client_short,
-            &self.short_secret,
+            session,
             (SERVER_MESSAGE, self.next_nonce),
             (CLIENT_MESSAGE, nonce),
         ));
@@ -732,18 +701,19 @@ mod tests;
 /// of the traffic codec: (the client's, the server's).
 #[cfg(feature = "fuzzing")]
 pub(crate) fn fixed_pair() -> (Encryption, Encryption) {
-    let client = crypto_box::SecretKey::from([7u8; KEY]);
-    let server = crypto_box::SecretKey::from([9u8; KEY]);
+    let (client, server) = ([7u8; KEY], [9u8; KEY]);
+    let agree = |peer: &[u8; KEY], ours: &[u8; KEY]| {
+        TrafficKey::agree(&public_of(peer), ours, "fixed")
+            .unwrap_or_else(|_| TrafficKey::secretbox(ours))
+    };
     (
         encryption(
-            &server.public_key(),
-            &client,
+            agree(&server, &client),
             (CLIENT_MESSAGE, 3),
             (SERVER_MESSAGE, 1),
         ),
         encryption(
-            &client.public_key(),
-            &server,
+            agree(&client, &server),
             (SERVER_MESSAGE, 2),
             (CLIENT_MESSAGE, 2),
         ),

@@ -9,7 +9,7 @@ use monocoque_core::Message;
 use super::*;
 use crate::proto::{
     Command, Connection, ConnectionConfig, ConnectionEvent, DisconnectReason, HeartbeatConfig,
-    SharedAuthenticator, SocketType, Subscription,
+    SharedAuthenticator, SocketType, Subscription, USER_ID,
 };
 
 struct Side {
@@ -23,8 +23,11 @@ struct Side {
 
 impl Side {
     fn new(socket_type: SocketType, mechanism: Box<dyn Mechanism>, now: Instant) -> Self {
-        let config = ConnectionConfig::new(socket_type)
-            .heartbeat(HeartbeatConfig::every(Duration::from_millis(100)));
+        Self::with_config(ConnectionConfig::new(socket_type), mechanism, now)
+    }
+
+    fn with_config(config: ConnectionConfig, mechanism: Box<dyn Mechanism>, now: Instant) -> Self {
+        let config = config.heartbeat(HeartbeatConfig::every(Duration::from_millis(100)));
         Self {
             conn: Connection::new(config, mechanism, now),
             inbox: BytesMut::new(),
@@ -102,7 +105,7 @@ fn authenticator(
         authenticator: Some(SharedAuthenticator(Arc::new(f))),
         domain: "global".into(),
         address: Some("10.0.0.7:4000".into()),
-        deferred: false,
+        deferred: None,
     }
 }
 
@@ -442,7 +445,7 @@ fn a_deferred_server_waits_for_the_zap_decision_and_reads_nothing_meanwhile() {
     for allow in [true, false] {
         let (server_keys, client_keys) = (CurveKeyPair::generate(), CurveKeyPair::generate());
         let deferred = AuthContext {
-            deferred: true,
+            deferred: Some(|| true),
             domain: "d".into(),
             ..AuthContext::default()
         };
@@ -466,7 +469,7 @@ fn a_deferred_server_waits_for_the_zap_decision_and_reads_nothing_meanwhile() {
                 user_id: "zap-user".into(),
             }
         } else {
-            AuthDecision::Deny { status: 300 }
+            AuthDecision::Deny { status: 400 }
         };
         let resumed = a.conn.resume_auth(decision);
         assert_eq!(resumed.is_ok(), allow);
@@ -483,8 +486,79 @@ fn a_deferred_server_waits_for_the_zap_decision_and_reads_nothing_meanwhile() {
         } else {
             assert!(matches!(
                 b.error.as_ref().and_then(DisconnectReason::protocol_error),
-                Some(ProtocolError::AuthenticationFailed { status: 300 })
+                Some(ProtocolError::AuthenticationFailed { status: 400 })
             ));
         }
     }
+}
+
+#[test]
+fn a_client_cannot_name_its_own_user_id() {
+    let now = Instant::now();
+    for given in [None, Some("alice")] {
+        let (server_keys, client_keys) = (CurveKeyPair::generate(), CurveKeyPair::generate());
+        let auth = match given {
+            None => AuthContext::default(),
+            Some(user) => authenticator(move |_| AuthDecision::Allow {
+                user_id: user.into(),
+            }),
+        };
+        let mut a = Side::new(SocketType::Pull, server(&server_keys, auth), now);
+        let forged = crate::proto::HandshakeConfig::new(SocketType::Push)
+            .property("user-id", "root")
+            .unwrap();
+        let mut b = Side::with_config(
+            ConnectionConfig::new(SocketType::Push).with_handshake(forged),
+            client(&client_keys, server_keys.public),
+            now,
+        );
+        drive(&mut a, &mut b, now);
+        let ConnectionEvent::Established(peer) = &a.events[0] else {
+            panic!("{:?}", a.error);
+        };
+        assert_eq!(
+            peer.metadata.get(USER_ID).map(|v| &v[..]),
+            given.map(str::as_bytes),
+            "the client's own User-Id came through"
+        );
+    }
+}
+
+#[test]
+fn a_try_later_refusal_closes_without_an_error_so_the_client_retries() {
+    let now = Instant::now();
+    let (server_keys, client_keys) = (CurveKeyPair::generate(), CurveKeyPair::generate());
+    let mut a = Side::new(
+        SocketType::Pull,
+        server(
+            &server_keys,
+            authenticator(|_| AuthDecision::Deny { status: 300 }),
+        ),
+        now,
+    );
+    let mut b = Side::new(
+        SocketType::Push,
+        client(&client_keys, server_keys.public),
+        now,
+    );
+    drive(&mut a, &mut b, now);
+    assert!(matches!(
+        a.error.as_ref().and_then(DisconnectReason::protocol_error),
+        Some(ProtocolError::AuthenticationFailed { status: 300 })
+    ));
+    // No ERROR reached the client: to it the server just closes, and it will reconnect.
+    assert!(b.error.is_none() && !established(&b));
+}
+
+#[test]
+fn a_more_flag_set_outside_the_box_does_not_join_messages() {
+    let now = Instant::now();
+    let (mut a, mut b) = pair(now);
+    let mut first = next_frame(&mut b, &Message::from("one"));
+    let second = next_frame(&mut b, &Message::from("two"));
+    first[0] |= 0x01; // the outer MORE, which no MAC covers
+    a.inbox.extend_from_slice(&first);
+    a.inbox.extend_from_slice(&second);
+    a.read(now);
+    assert_eq!(a.messages(), [Message::from("one"), Message::from("two")]);
 }
