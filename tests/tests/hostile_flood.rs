@@ -36,7 +36,15 @@ fn a_flood_of_silent_connections_is_dropped_and_the_good_peer_served() {
     run(|| async {
         let n = flood_size();
         assert!(n >= 100, "too few file descriptors for a flood: {n}");
-        let mut scene = Scene::start(SocketOptions::new().handshake_timeout(Some(IVL))).await;
+        // The handshake timeout alone is under test here: the caps on pending handshakes (which
+        // would refuse most of these from one address) are lifted above the flood.
+        let mut scene = Scene::start(
+            SocketOptions::new()
+                .handshake_timeout(Some(IVL))
+                .max_pending_handshakes(4 * n)
+                .max_pending_handshakes_per_address(4 * n),
+        )
+        .await;
         let before = Memory::baseline();
         let received_before = scene.received();
 
