@@ -335,6 +335,31 @@ impl Handle {
         self.call(move |socket| socket.unbind(&endpoint))?
     }
 
+    /// Lets `changes` connect and disconnect the socket and report on its monitors, on the
+    /// socket's thread, until the stream ends or the socket closes: see
+    /// [`Socket::follow`](super::Socket::follow).
+    pub fn follow(
+        &self,
+        changes: impl futures_util::Stream<Item = super::Follow> + Send + 'static,
+    ) -> Result<(), Error> {
+        self.call(move |socket| socket.follow(changes))?
+    }
+
+    /// As [`follow`](Self::follow), and the socket's close waits for `closed` after dropping
+    /// the stream: see [`Socket::follow_then`](super::Socket::follow_then).
+    pub fn follow_then(
+        &self,
+        changes: impl futures_util::Stream<Item = super::Follow> + Send + 'static,
+        closed: impl Future<Output = ()> + Send + 'static,
+    ) -> Result<(), Error> {
+        self.call(move |socket| socket.follow_then(changes, closed))?
+    }
+
+    /// Every endpoint the socket listens on, as bound (with the real port), in bind order.
+    pub fn bound_endpoints(&self) -> Result<Vec<Endpoint>, Error> {
+        self.call(|socket| socket.bound_endpoints())
+    }
+
     /// Stops connecting to `endpoint`.
     pub fn disconnect(&self, endpoint: &str) -> Result<(), Error> {
         let endpoint = endpoint.to_owned();

@@ -28,7 +28,7 @@ pub use poller::{Interest, Poller};
 pub use proxy::{
     ProxyControl, ProxyStatistics, SideStatistics, proxy, proxy_handles, proxy_handles_blocking,
 };
-pub use socket::{Error, Peer, Socket};
+pub use socket::{Error, Follow, Peer, Socket};
 pub use zap::ZAP_ENDPOINT;
 
 pub use crate::proto::RouterNotify;

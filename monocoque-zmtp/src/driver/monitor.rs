@@ -71,6 +71,49 @@ pub enum MonitorEventKind {
     },
     /// `ZMQ_EVENT_MONITOR_STOPPED`: no more events will come.
     MonitorStopped,
+    /// Service discovery (monocoque's own, in [`MonitorMask::DISCOVERY`]): an instance of
+    /// `service` appeared, and the socket connects to it (the event's endpoint).
+    EndpointDiscovered {
+        /// The service's name.
+        service: String,
+        /// The instance's id in the registry.
+        instance: String,
+    },
+    /// Service discovery: an instance of `service` went away (revoked, or its lease expired),
+    /// and the socket stops connecting to it (the event's endpoint).
+    EndpointLost {
+        /// The service's name.
+        service: String,
+        /// The instance's id in the registry.
+        instance: String,
+    },
+    /// Service discovery: this socket's endpoint (the event's) is registered as an instance of
+    /// `service`, under a live lease; again after a lease was lost.
+    Registered {
+        /// The service's name.
+        service: String,
+        /// The instance's id in the registry.
+        instance: String,
+    },
+    /// Service discovery: the lease of this socket's registration was lost (the registry was
+    /// restarted or wiped, or could not be reached within the lease's time to live). The
+    /// registration is made again as soon as the registry answers; `Registered` follows.
+    LeaseLost {
+        /// The service's name.
+        service: String,
+        /// The instance's id in the registry.
+        instance: String,
+        /// What the registry said, or why it could not be reached.
+        error: String,
+    },
+    /// Service discovery: the registry cannot be reached; it is retried. Connections already
+    /// made keep working meanwhile.
+    RegistryUnavailable {
+        /// The service's name.
+        service: String,
+        /// Why.
+        error: String,
+    },
 }
 
 impl MonitorEventKind {
@@ -90,6 +133,11 @@ impl MonitorEventKind {
             Self::HandshakeSucceeded => MonitorMask::HANDSHAKE_SUCCEEDED.0,
             Self::HandshakeFailedProtocol { .. } => MonitorMask::HANDSHAKE_FAILED_PROTOCOL.0,
             Self::HandshakeFailedAuth { .. } => MonitorMask::HANDSHAKE_FAILED_AUTH.0,
+            Self::EndpointDiscovered { .. }
+            | Self::EndpointLost { .. }
+            | Self::Registered { .. }
+            | Self::LeaseLost { .. }
+            | Self::RegistryUnavailable { .. } => MonitorMask::DISCOVERY.0,
         }
     }
 }
@@ -134,7 +182,10 @@ impl MonitorMask {
     pub const HANDSHAKE_FAILED_PROTOCOL: Self = Self(0x2000);
     /// `ZMQ_EVENT_HANDSHAKE_FAILED_AUTH`
     pub const HANDSHAKE_FAILED_AUTH: Self = Self(0x4000);
-    /// `ZMQ_EVENT_ALL`
+    /// monocoque's own: service discovery's events (`EndpointDiscovered`, `EndpointLost`,
+    /// `Registered`, `LeaseLost`, `RegistryUnavailable`), on the bit libzmq leaves unused.
+    pub const DISCOVERY: Self = Self(0x8000);
+    /// `ZMQ_EVENT_ALL`, and the discovery events
     pub const ALL: Self = Self(0xFFFF);
 
     /// A mask from libzmq's bits.
@@ -196,7 +247,17 @@ pub struct MonitorEvent {
 }
 
 impl MonitorEvent {
-    pub(crate) fn new(kind: MonitorEventKind, endpoint: &str) -> Self {
+    /// An event on `endpoint` with no peer: how service discovery reports its own events
+    /// through [`Follow::Event`](super::Follow::Event).
+    ///
+    /// ```
+    /// use monocoque::{MonitorEvent, MonitorEventKind, MonitorMask};
+    /// let kind = MonitorEventKind::EndpointLost { service: "quotes".into(), instance: "a1".into() };
+    /// let event = MonitorEvent::new(kind, "tcp://10.0.0.7:5556");
+    /// assert!(MonitorMask::DISCOVERY.contains(&event.kind));
+    /// assert_eq!(event.peer_address, None);
+    /// ```
+    pub fn new(kind: MonitorEventKind, endpoint: &str) -> Self {
         Self {
             kind,
             endpoint: endpoint.to_owned(),

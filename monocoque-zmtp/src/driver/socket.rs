@@ -126,7 +126,8 @@ fn in_runtime() -> Result<(), Error> {
 #[derive(Debug)]
 pub struct Socket {
     shared: Rc<Shared>,
-    endpoints: RefCell<Endpoints>,
+    /// Shared with the tasks of [`follow`](Self::follow), which hold it weakly.
+    endpoints: Rc<RefCell<Endpoints>>,
     /// `close` already waited out the linger time.
     lingered: std::cell::Cell<bool>,
 }
@@ -136,6 +137,48 @@ struct Endpoints {
     bound: Vec<Bound>,
     connected: Vec<Connected>,
     last: Option<Endpoint>,
+    /// The tasks of `follow`: stopped first when the socket closes.
+    followers: Vec<Follower>,
+}
+
+/// A stream given to [`Socket::follow`], and the task that polls it.
+type FollowStream = std::pin::Pin<Box<dyn futures_util::Stream<Item = Follow>>>;
+
+#[derive(Default)]
+struct Follower {
+    /// Dropped at once when the socket closes, not when the runtime gets to the cancelled
+    /// task: what it owns (a registration) must end before `close` returns.
+    stream: Rc<RefCell<Option<FollowStream>>>,
+    task: Option<JoinHandle<()>>,
+    /// What `close` waits for once the stream is dropped (a revocation to finish).
+    closed: Option<std::pin::Pin<Box<dyn Future<Output = ()>>>>,
+}
+
+impl std::fmt::Debug for Follower {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Follower").finish_non_exhaustive()
+    }
+}
+
+impl Drop for Follower {
+    fn drop(&mut self) {
+        let stream = self.stream.borrow_mut().take();
+        drop(stream);
+        drop(self.task.take());
+    }
+}
+
+/// A change to a socket's connections made from outside the socket, by service discovery: see
+/// [`Socket::follow`].
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub enum Follow {
+    /// Connect to the endpoint, as [`Socket::connect`] does.
+    Connect(Endpoint),
+    /// Stop connecting to an endpoint this stream connected, as [`Socket::disconnect`] does.
+    Disconnect(Endpoint),
+    /// Report an event to the socket's monitors.
+    Event(MonitorEvent),
 }
 
 #[derive(Debug)]
@@ -160,7 +203,7 @@ impl Socket {
         options.check(socket_type)?;
         Ok(Self {
             shared: Rc::new(Shared::new(socket_type, options)),
-            endpoints: RefCell::default(),
+            endpoints: Rc::default(),
             lingered: std::cell::Cell::new(false),
         })
     }
@@ -359,19 +402,7 @@ impl Socket {
     }
 
     fn start_connecting(&self, endpoint: Endpoint, id: PeerId) {
-        tracing::info!(%endpoint, socket_type = %self.shared.socket_type, "connecting");
-        let task = match &endpoint {
-            Endpoint::Inproc(name) => compio::runtime::spawn(connect_inproc(
-                self.shared.clone(),
-                name.clone(),
-                endpoint.to_string().into(),
-                id,
-            )),
-            _ => compio::runtime::spawn(connect_loop(self.shared.clone(), endpoint.clone(), id)),
-        };
-        let mut endpoints = self.endpoints.borrow_mut();
-        endpoints.last = Some(endpoint.clone());
-        endpoints.connected.push(Connected { endpoint, task });
+        start_connecting(&self.shared, &self.endpoints, endpoint, id);
     }
 
     /// Stops listening on `endpoint` (as given to `bind`, or as returned by it) and closes the
@@ -407,6 +438,89 @@ impl Socket {
         };
         drop(removed.task);
         Ok(())
+    }
+
+    /// Lets `changes` connect and disconnect this socket, and report events on its monitors,
+    /// until the stream ends or the socket closes: the driver side of service discovery, which
+    /// keeps a socket connected to every live instance of a service.
+    ///
+    /// The stream is polled on this socket's thread and dropped when the socket closes, before
+    /// the linger wait, so that what it owns (a registration, a watch) ends first. Connections
+    /// it made stay when it ends.
+    pub fn follow(
+        &self,
+        changes: impl futures_util::Stream<Item = Follow> + 'static,
+    ) -> Result<(), Error> {
+        self.follow_then(changes, std::future::ready(()))
+    }
+
+    /// As [`follow`](Self::follow), and [`close`](Self::close) waits for `closed` after
+    /// dropping the stream: for what the stream's end starts and must finish before the
+    /// socket is gone (a registration's revocation). Dropping the socket does not wait.
+    pub fn follow_then(
+        &self,
+        changes: impl futures_util::Stream<Item = Follow> + 'static,
+        closed: impl Future<Output = ()> + 'static,
+    ) -> Result<(), Error> {
+        in_runtime()?;
+        let shared = self.shared.clone();
+        let endpoints = Rc::downgrade(&self.endpoints);
+        let stream: Rc<RefCell<Option<FollowStream>>> =
+            Rc::new(RefCell::new(Some(Box::pin(changes))));
+        let polled = Rc::downgrade(&stream);
+        let next = move || {
+            std::future::poll_fn({
+                let polled = polled.clone();
+                move |cx| {
+                    let Some(stream) = polled.upgrade() else {
+                        return std::task::Poll::Ready(None);
+                    };
+                    let mut stream = stream.borrow_mut();
+                    match stream.as_mut() {
+                        Some(stream) => stream.as_mut().poll_next(cx),
+                        None => std::task::Poll::Ready(None),
+                    }
+                }
+            })
+        };
+        let task = compio::runtime::spawn(async move {
+            while let Some(change) = next().await {
+                // Gone with the socket: nothing left to change.
+                let Some(endpoints) = endpoints.upgrade() else {
+                    break;
+                };
+                match change {
+                    Follow::Connect(endpoint) => {
+                        let id = shared.attach(Origin::Connect);
+                        start_connecting(&shared, &endpoints, endpoint, id);
+                    }
+                    Follow::Disconnect(endpoint) => {
+                        let removed = {
+                            let mut endpoints = endpoints.borrow_mut();
+                            let pos = endpoints
+                                .connected
+                                .iter()
+                                .position(|c| c.endpoint == endpoint);
+                            pos.map(|pos| endpoints.connected.remove(pos))
+                        };
+                        drop(removed);
+                    }
+                    Follow::Event(event) => shared.emit(|| event),
+                }
+            }
+        });
+        self.endpoints.borrow_mut().followers.push(Follower {
+            stream,
+            task: Some(task),
+            closed: Some(Box::pin(closed)),
+        });
+        Ok(())
+    }
+
+    /// Every endpoint this socket listens on, as bound (with the real port), in bind order.
+    pub fn bound_endpoints(&self) -> Vec<Endpoint> {
+        let endpoints = self.endpoints.borrow();
+        endpoints.bound.iter().map(|b| b.actual.clone()).collect()
     }
 
     /// The endpoint of the last `bind` (with its real port) or `connect` (libzmq's
@@ -548,6 +662,15 @@ impl Socket {
     /// the peer of a `connect` endpoint once it connects), for at most the linger time, then
     /// closes. Dropping the socket does the same in the background and returns at once.
     pub async fn close(self) {
+        // A registration is revoked before the linger wait, not after.
+        let followers = std::mem::take(&mut self.endpoints.borrow_mut().followers);
+        let closed: Vec<_> = followers
+            .into_iter()
+            .filter_map(|mut follower| follower.closed.take())
+            .collect();
+        for closed in closed {
+            closed.await;
+        }
         let linger = self.shared.options.borrow().linger;
         flush(&self.shared, linger).await;
         self.lingered.set(true);
@@ -558,6 +681,7 @@ impl Drop for Socket {
     fn drop(&mut self) {
         // Take the handles out first: cancelling a task runs its guards, which use the socket.
         let endpoints = std::mem::take(&mut *self.endpoints.borrow_mut());
+        drop(endpoints.followers);
         // No new peers, as zmq_close: the listeners go now, their connections stay for now.
         let mut accepted = Vec::new();
         for bound in endpoints.bound {
@@ -673,6 +797,27 @@ async fn wait(listener: signal::Listener, deadline: Option<Instant>) -> bool {
             )
         }
     }
+}
+
+fn start_connecting(
+    shared: &Rc<Shared>,
+    endpoints: &RefCell<Endpoints>,
+    endpoint: Endpoint,
+    id: PeerId,
+) {
+    tracing::info!(%endpoint, socket_type = %shared.socket_type, "connecting");
+    let task = match &endpoint {
+        Endpoint::Inproc(name) => compio::runtime::spawn(connect_inproc(
+            shared.clone(),
+            name.clone(),
+            endpoint.to_string().into(),
+            id,
+        )),
+        _ => compio::runtime::spawn(connect_loop(shared.clone(), endpoint.clone(), id)),
+    };
+    let mut endpoints = endpoints.borrow_mut();
+    endpoints.last = Some(endpoint.clone());
+    endpoints.connected.push(Connected { endpoint, task });
 }
 
 fn close_bound(bound: Bound) {
