@@ -98,6 +98,7 @@
 
 pub mod handle;
 mod sockets;
+pub mod status;
 
 /// The `bytes` crate, whose `Bytes` frames and topics are made of: `monocoque::bytes::Bytes`
 /// names them without a dependency of your own.
