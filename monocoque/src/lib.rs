@@ -95,10 +95,13 @@
 //! ```
 
 #![forbid(unsafe_code)]
+#![cfg_attr(docsrs, feature(doc_cfg))]
 
 pub mod handle;
 mod sockets;
 pub mod status;
+#[cfg(feature = "serde")]
+pub mod typed;
 
 /// The `bytes` crate, whose `Bytes` frames and topics are made of: `monocoque::bytes::Bytes`
 /// names them without a dependency of your own.
