@@ -4,8 +4,10 @@
 #   scripts/test.sh
 #
 # Needs only a Rust toolchain and a C++ compiler: the libzmq peer of the interop tests is built
-# from source by the `zmq` crate, and the CURVE-capable one (pyzmq) is installed in a virtual
-# environment by scripts/pyzmq-env.sh, which the CURVE interop tests run themselves. On CI (CI=true) it also checks formatting, lints and docs.
+# from source by the `zmq` crate, the CURVE-capable one (pyzmq) is installed in a virtual
+# environment by scripts/pyzmq-env.sh, which the CURVE interop tests run themselves, and etcd and
+# protoc (for the discovery tests and the `etcd` feature) by scripts/etcd-env.sh, run below. On
+# CI (CI=true) it also checks formatting, lints and docs.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -14,6 +16,9 @@ if grep -rn 'compio' --include='*.rs' */src/proto; then
   echo "error: the sans-IO protocol core imports compio (see docs/ARCHITECTURE.md)" >&2
   exit 1
 fi
+
+# etcd-client (monocoque's `etcd` feature) needs protoc to build; the discovery tests need etcd.
+bash scripts/etcd-env.sh >/dev/null
 
 if [ "${CI:-}" = "true" ]; then
   cargo fmt --all -- --check

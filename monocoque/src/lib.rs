@@ -97,10 +97,12 @@
 #![forbid(unsafe_code)]
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
+pub mod discovery;
 pub mod handle;
 mod sockets;
 pub mod status;
 #[cfg(feature = "serde")]
+#[cfg_attr(docsrs, doc(cfg(feature = "serde")))]
 pub mod typed;
 
 /// The `bytes` crate, whose `Bytes` frames and topics are made of: `monocoque::bytes::Bytes`
@@ -117,6 +119,11 @@ pub struct ReadmeAndGuide;
 #[cfg(doctest)]
 #[doc = include_str!("../../docs/SECURITY.md")]
 pub struct SecurityGuide;
+
+/// The discovery guide's examples, run as doc tests (its etcd example is compiled only).
+#[cfg(all(doctest, feature = "etcd"))]
+#[doc = include_str!("../../docs/DISCOVERY.md")]
+pub struct DiscoveryGuide;
 
 #[doc(inline)]
 pub use monocoque_core::{
