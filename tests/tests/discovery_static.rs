@@ -195,11 +195,14 @@ async fn bad_registrations_are_typed_errors() {
             other => panic!("expected an invalid name, got {other:?}"),
         }
     }
-    let short = Service::new("ok").ttl(Duration::from_millis(10));
-    assert!(matches!(
-        publisher.register(&registry, short).await,
-        Err(DiscoveryError::InvalidTtl(_))
-    ));
+    for ttl in [Duration::from_millis(1999), Duration::from_secs(86_401)] {
+        assert!(matches!(
+            publisher
+                .register(&registry, Service::new("ok").ttl(ttl))
+                .await,
+            Err(DiscoveryError::InvalidTtl(_))
+        ));
+    }
     let host = Service::new("ok").advertise_host("*");
     assert!(matches!(
         publisher.register(&registry, host).await,

@@ -462,9 +462,14 @@ impl Cancel {
     }
 }
 
-/// A lease's time to live in etcd's whole seconds, rounded up.
-fn ttl_seconds(ttl: Duration) -> i64 {
-    let seconds = ttl.as_secs() + u64::from(ttl.subsec_nanos() > 0);
+/// How often etcd looks for expired leases: a dead instance stays listed for its lease's time
+/// to live and up to this much more.
+const EXPIRY_SWEEP: Duration = Duration::from_millis(500);
+
+/// The lease, in etcd's whole seconds, under which an instance disappears within `ttl` of its
+/// last renewal: the time to live less etcd's expiry sweep, rounded down; at least 1 s.
+fn lease_seconds(ttl: Duration) -> i64 {
+    let seconds = ttl.saturating_sub(EXPIRY_SWEEP).as_secs();
     i64::try_from(seconds.max(1)).unwrap_or(i64::MAX)
 }
 
@@ -477,19 +482,21 @@ enum KeepAlive {
     Unreachable(String),
 }
 
-/// Grants a lease of `ttl` seconds and writes `key` under it.
+/// Grants a lease of `ttl` seconds and writes `key` under it: the lease, and the time to live
+/// etcd granted (more than asked if under its minimum, which follows its election timeout).
 async fn grant(
     client: &mut Client,
     key: &str,
     value: &str,
     ttl: i64,
     timeout: Duration,
-) -> Result<i64, String> {
+) -> Result<(i64, i64), String> {
     let request = async {
-        let lease = client.lease_grant(ttl, None).await?.id();
+        let granted = client.lease_grant(ttl, None).await?;
+        let lease = granted.id();
         let put = PutOptions::new().with_lease(lease);
         client.put(key, value, Some(put)).await?;
-        Ok::<_, etcd_client::Error>(lease)
+        Ok::<_, etcd_client::Error>((lease, granted.ttl()))
     };
     match tokio::time::timeout(timeout, request).await {
         Ok(result) => result.map_err(|e| e.to_string()),
@@ -594,7 +601,16 @@ impl Registering {
                 break;
             };
             match granted {
-                Ok(granted) => {
+                Ok((granted, granted_ttl)) => {
+                    if granted_ttl > self.ttl {
+                        tracing::warn!(
+                            key = %self.key,
+                            asked = self.ttl,
+                            granted = granted_ttl,
+                            "discovery: etcd raised the lease to its minimum time to live"
+                        );
+                        self.ttl = granted_ttl;
+                    }
                     lease = Some(granted);
                     retry.reset();
                     tracing::info!(key = %self.key, lease = granted, "discovery: registered");
@@ -843,7 +859,7 @@ impl Registry for EtcdRegistry {
             client: self.inner.client.clone(),
             key,
             value,
-            ttl: ttl_seconds(ttl),
+            ttl: lease_seconds(ttl),
             events,
             cancel,
             request_timeout: self.inner.request_timeout,
@@ -956,9 +972,11 @@ mod tests {
     }
 
     #[test]
-    fn ttls_round_up_to_whole_seconds() {
-        assert_eq!(ttl_seconds(Duration::from_millis(1500)), 2);
-        assert_eq!(ttl_seconds(Duration::from_secs(3)), 3);
-        assert_eq!(ttl_seconds(Duration::from_millis(1)), 1);
+    fn leases_leave_room_for_the_expiry_sweep() {
+        assert_eq!(lease_seconds(Duration::from_secs(2)), 1);
+        assert_eq!(lease_seconds(Duration::from_millis(2500)), 2);
+        assert_eq!(lease_seconds(Duration::from_secs(4)), 3);
+        assert_eq!(lease_seconds(Duration::from_secs(10)), 9);
+        assert_eq!(lease_seconds(Duration::from_secs(1)), 1);
     }
 }

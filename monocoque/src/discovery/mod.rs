@@ -72,8 +72,15 @@ mod etcd;
 pub use etcd::{EtcdOptions, EtcdRegistry};
 pub use memory::StaticRegistry;
 
-/// The lease a registration asks for unless told otherwise; it is renewed every third of it.
+/// The time to live a registration asks for unless told otherwise.
 pub const DEFAULT_TTL: Duration = Duration::from_secs(10);
+
+/// The shortest time to live a service may ask for: etcd's leases are whole seconds, swept for
+/// expiry every 500 ms.
+pub const MIN_TTL: Duration = Duration::from_secs(2);
+
+/// The longest time to live a service may ask for.
+pub const MAX_TTL: Duration = Duration::from_secs(86_400);
 
 /// What can go wrong with discovery.
 ///
@@ -96,8 +103,8 @@ pub enum DiscoveryError {
         /// The name given.
         name: String,
     },
-    /// A time to live under one second, or over a day.
-    #[error("invalid time to live {0:?}: it must be from 1 s to 24 h")]
+    /// A time to live under two seconds, or over a day.
+    #[error("invalid time to live {0:?}: it must be from 2 s to 24 h")]
     InvalidTtl(Duration),
     /// An advertised host that is not an IP address or a host name.
     #[error("invalid advertised host `{0}`")]
@@ -292,9 +299,9 @@ impl Service {
         self
     }
 
-    /// The lease's time to live, from 1 s to 24 h (default 10 s, in whole seconds, rounded
-    /// up): how long an instance whose process died stays listed. The lease is renewed every
-    /// third of it.
+    /// The longest an instance whose process died stays listed, from 2 s to 24 h (default
+    /// 10 s). etcd's lease is this less etcd's 500 ms expiry sweep, in whole seconds rounded
+    /// down (9 s for the default), and is renewed every third of its time.
     #[must_use]
     pub fn ttl(mut self, ttl: Duration) -> Self {
         self.ttl = ttl;
@@ -332,7 +339,7 @@ impl Service {
         if let Some(id) = &self.instance_id {
             check_name("instance id", id)?;
         }
-        if self.ttl < Duration::from_secs(1) || self.ttl > Duration::from_secs(86_400) {
+        if self.ttl < MIN_TTL || self.ttl > MAX_TTL {
             return Err(DiscoveryError::InvalidTtl(self.ttl));
         }
         if let Some(host) = &self.advertise_host {
@@ -826,7 +833,8 @@ impl Drop for Watch {
 /// (catching up after the registry comes back). Neither call waits: what happens is reported
 /// through them.
 pub trait Registry: Send + Sync {
-    /// Registers `instance` under a lease of `ttl`; the first event says whether it worked.
+    /// Registers `instance` so that it stays listed for at most `ttl` once no longer renewed
+    /// (its process died); the first event says whether it worked.
     fn register(&self, instance: Instance, ttl: Duration) -> Registration;
 
     /// Watches the live instances of `service`.
