@@ -252,3 +252,47 @@ fn handles_register_and_follow() {
         std::thread::sleep(Duration::from_millis(1));
     }
 }
+
+#[compio::test]
+async fn two_instances_at_one_endpoint_share_one_connection() {
+    // A publisher restarted on a fixed port within its old lease: two ids, one endpoint.
+    let registry = StaticRegistry::new();
+    let a = PubSocket::new();
+    let at = a.bind(TCP_ANY).await.unwrap().to_string();
+    let b = PubSocket::new();
+    let bt = b.bind(TCP_ANY).await.unwrap().to_string();
+    let instance = |id: &str, endpoint: &str| {
+        Instance::new("quotes", id, SocketType::Pub).with_endpoint(endpoint)
+    };
+    registry.insert(instance("old", &at));
+    registry.insert(instance("new", &at));
+
+    let subscriber = SubSocket::new();
+    subscriber.subscribe("");
+    let events = subscriber.monitor_events(MonitorMask::DISCOVERY | MonitorMask::CONNECTED);
+    subscriber.connect_service(&registry, "quotes").unwrap();
+    receive_from_all(&[(&a, "a")], &subscriber).await;
+    // The old id goes: the endpoint stays connected for the new one.
+    assert!(registry.remove("quotes", "old"));
+    // Another instance after it, whose connection marks the end of what the first two made.
+    registry.insert(instance("other", &bt));
+    let mut connected = Vec::new();
+    let mut lost = Vec::new();
+    while !connected.contains(&bt) {
+        let event = within("an event", events.recv())
+            .await
+            .expect("monitor open");
+        match event.kind {
+            MonitorEventKind::Connected => connected.push(event.endpoint.to_string()),
+            MonitorEventKind::EndpointLost { instance, .. } => lost.push(instance),
+            _ => {}
+        }
+    }
+    assert_eq!(
+        connected,
+        [at.clone(), bt.clone()],
+        "one connection per endpoint"
+    );
+    assert_eq!(lost, ["old"]);
+    receive_from_all(&[(&a, "a"), (&b, "b")], &subscriber).await;
+}

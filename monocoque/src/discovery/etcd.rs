@@ -24,8 +24,9 @@ use super::{
     WatchUpdater,
 };
 
-/// How long the registry's drop waits for revocations still in flight.
-const DROP_WAIT: Duration = Duration::from_secs(3);
+/// How long the registry's runtime outlives the registry for revocations still in flight, on
+/// top of the request timeout that bounds each.
+const DROP_GRACE: Duration = Duration::from_secs(1);
 
 /// The first wait before retrying an unreachable cluster; it doubles up to the limit.
 const RETRY_FIRST: Duration = Duration::from_millis(100);
@@ -209,17 +210,33 @@ impl Drop for TaskGuard {
 
 impl Drop for Inner {
     fn drop(&mut self) {
-        // Every registration and watch is gone (they hold this): wait a little for their
-        // tasks, which revoke leases on the way out, then stop the runtime without blocking,
-        // which is allowed even inside another runtime.
-        let running = self.tasks.running.lock().unwrap_or_else(|e| e.into_inner());
-        let waited = self
-            .tasks
-            .done
-            .wait_timeout_while(running, DROP_WAIT, |running| *running > 0);
-        drop(waited);
-        if let Some(runtime) = self.runtime.take() {
-            runtime.shutdown_background();
+        // Every registration and watch is gone (they hold this). Their tasks may still be
+        // revoking leases: the runtime lives on for them on a thread of its own, as the last
+        // reference may go on a socket's I/O thread, which must not block. Stopping a runtime
+        // without blocking is allowed anywhere, even inside another runtime.
+        let Some(runtime) = self.runtime.take() else {
+            return;
+        };
+        // Stops it without blocking also if the closure is dropped unrun.
+        let runtime = RuntimeGuard(Some(runtime));
+        let tasks = self.tasks.clone();
+        let wait = self.request_timeout + DROP_GRACE;
+        let stop = move || {
+            let running = tasks.running.lock().unwrap_or_else(|e| e.into_inner());
+            let waited = tasks
+                .done
+                .wait_timeout_while(running, wait, |running| *running > 0);
+            drop(waited);
+            drop(runtime);
+        };
+        let idle = *self.tasks.running.lock().unwrap_or_else(|e| e.into_inner()) == 0;
+        if idle {
+            stop();
+        } else if let Err(e) = std::thread::Builder::new()
+            .name("monocoque-etcd-stop".into())
+            .spawn(stop)
+        {
+            tracing::warn!(error = %e, "discovery: cannot wait for revocations in flight");
         }
     }
 }
@@ -386,6 +403,19 @@ fn decode(
         if parsed.is_wildcard_host() {
             return Err(format!("an endpoint with a wildcard host `{endpoint}`"));
         }
+        match &parsed {
+            // Port 0 or `*` is for binding, not connecting.
+            Endpoint::Tcp(tcp) if tcp.port().is_none() => {
+                return Err(format!("an endpoint without a port `{endpoint}`"));
+            }
+            Endpoint::Tcp(_) | Endpoint::Ipc(_) => {}
+            // An inproc name would be another socket of the follower's own process.
+            _ => {
+                return Err(format!(
+                    "an endpoint of another machine's process `{endpoint}`"
+                ));
+            }
+        }
     }
     let mut instance = Instance::new(service, id, socket_type);
     instance.endpoints = record.endpoints;
@@ -435,17 +465,39 @@ impl Retry {
 }
 
 /// Resolves when the registration or watch it belongs to is dropped.
-struct Cancel(oneshot::Receiver<()>);
+struct Cancel {
+    receiver: oneshot::Receiver<()>,
+    /// The receiver has completed: it must not be polled again.
+    fired: bool,
+}
 
 impl Cancel {
     fn pair() -> (oneshot::Sender<()>, Self) {
         let (sender, receiver) = oneshot::channel();
-        (sender, Self(receiver))
+        let cancel = Self {
+            receiver,
+            fired: false,
+        };
+        (sender, cancel)
     }
 
     async fn cancelled(&mut self) {
-        // A dropped sender is a cancellation too.
-        let _ = (&mut self.0).await;
+        if !self.fired {
+            // A dropped sender is a cancellation too.
+            let _ = (&mut self.receiver).await;
+            self.fired = true;
+        }
+    }
+
+    /// Whether the cancellation has come, without waiting.
+    fn is_cancelled(&mut self) -> bool {
+        if !self.fired {
+            self.fired = !matches!(
+                self.receiver.try_recv(),
+                Err(oneshot::error::TryRecvError::Empty)
+            );
+        }
+        self.fired
     }
 
     /// Runs `future` unless cancelled first (`None`).
@@ -482,24 +534,36 @@ enum KeepAlive {
     Unreachable(String),
 }
 
-/// Grants a lease of `ttl` seconds and writes `key` under it: the lease, and the time to live
-/// etcd granted (more than asked if under its minimum, which follows its election timeout).
-async fn grant(
+/// Why a registration attempt failed.
+enum GrantError {
+    /// No lease was granted.
+    NoLease(String),
+    /// The lease was granted but the key not written: the lease is to be revoked.
+    NotWritten(i64, String),
+}
+
+/// Grants a lease of `ttl` seconds: the lease, and the time to live etcd granted (more than
+/// asked if under its minimum, which follows its election timeout).
+async fn grant(client: &mut Client, ttl: i64, timeout: Duration) -> Result<(i64, i64), String> {
+    match tokio::time::timeout(timeout, client.lease_grant(ttl, None)).await {
+        Ok(Ok(granted)) => Ok((granted.id(), granted.ttl())),
+        Ok(Err(e)) => Err(e.to_string()),
+        Err(_) => Err("etcd did not answer in time".to_owned()),
+    }
+}
+
+/// Writes `key` under `lease`.
+async fn put(
     client: &mut Client,
     key: &str,
     value: &str,
-    ttl: i64,
+    lease: i64,
     timeout: Duration,
-) -> Result<(i64, i64), String> {
-    let request = async {
-        let granted = client.lease_grant(ttl, None).await?;
-        let lease = granted.id();
-        let put = PutOptions::new().with_lease(lease);
-        client.put(key, value, Some(put)).await?;
-        Ok::<_, etcd_client::Error>((lease, granted.ttl()))
-    };
-    match tokio::time::timeout(timeout, request).await {
-        Ok(result) => result.map_err(|e| e.to_string()),
+) -> Result<(), String> {
+    let put = PutOptions::new().with_lease(lease);
+    match tokio::time::timeout(timeout, client.put(key, value, Some(put))).await {
+        Ok(Ok(_)) => Ok(()),
+        Ok(Err(e)) => Err(e.to_string()),
         Err(_) => Err("etcd did not answer in time".to_owned()),
     }
 }
@@ -520,12 +584,17 @@ impl Registering {
     async fn keep_alive(&mut self, lease: i64) -> KeepAlive {
         let period = Duration::from_secs(u64::try_from(self.ttl).unwrap_or(1)) / 3;
         let answer = period.min(self.request_timeout);
-        let Some(opened) = self.cancel.run(self.client.lease_keep_alive(lease)).await else {
+        let open = tokio::time::timeout(
+            answer.max(Duration::from_millis(500)),
+            self.client.lease_keep_alive(lease),
+        );
+        let Some(opened) = self.cancel.run(open).await else {
             return KeepAlive::Cancelled;
         };
         let (mut keeper, mut stream) = match opened {
-            Ok(opened) => opened,
-            Err(e) => return KeepAlive::Unreachable(e.to_string()),
+            Ok(Ok(opened)) => opened,
+            Ok(Err(e)) => return KeepAlive::Unreachable(e.to_string()),
+            Err(_) => return KeepAlive::Unreachable("etcd did not answer in time".into()),
         };
         loop {
             let renewal = async {
@@ -590,33 +659,25 @@ impl Registering {
         let mut retry = Retry::new(Duration::from_secs(u64::try_from(self.ttl).unwrap_or(1)) / 3);
         let mut lease = None;
         'grant: loop {
-            let request = grant(
-                &mut self.client,
-                &self.key,
-                &self.value,
-                self.ttl,
-                self.request_timeout,
-            );
-            let Some(granted) = self.cancel.run(request).await else {
+            if self.cancel.is_cancelled() {
                 break;
-            };
-            match granted {
-                Ok((granted, granted_ttl)) => {
-                    if granted_ttl > self.ttl {
-                        tracing::warn!(
-                            key = %self.key,
-                            asked = self.ttl,
-                            granted = granted_ttl,
-                            "discovery: etcd raised the lease to its minimum time to live"
-                        );
-                        self.ttl = granted_ttl;
-                    }
+            }
+            // Not raced with the cancellation: a lease granted must be known, to be revoked.
+            match self.attempt().await {
+                Ok(granted) => {
                     lease = Some(granted);
                     retry.reset();
                     tracing::info!(key = %self.key, lease = granted, "discovery: registered");
                     self.events.send(RegistrationEvent::Registered);
                 }
-                Err(error) => {
+                Err(failed) => {
+                    let error = match failed {
+                        GrantError::NoLease(error) => error,
+                        GrantError::NotWritten(granted, error) => {
+                            self.revoke(granted).await;
+                            error
+                        }
+                    };
                     tracing::warn!(key = %self.key, %error, "discovery: cannot register");
                     self.events.send(RegistrationEvent::Unavailable { error });
                     if !self.cancel.sleep(retry.wait()).await {
@@ -624,6 +685,9 @@ impl Registering {
                     }
                     continue;
                 }
+            }
+            if self.cancel.is_cancelled() {
+                break;
             }
             let Some(current) = lease else { break };
             loop {
@@ -659,15 +723,46 @@ impl Registering {
             }
         }
         if let Some(lease) = lease {
-            let revoke = self.client.lease_revoke(lease);
-            match tokio::time::timeout(self.request_timeout, revoke).await {
-                Ok(Ok(_)) => tracing::info!(key = %self.key, "discovery: revoked"),
-                Ok(Err(error)) => {
-                    tracing::warn!(key = %self.key, %error, "discovery: cannot revoke; the lease will expire");
-                }
-                Err(_) => {
-                    tracing::warn!(key = %self.key, "discovery: revoke timed out; the lease will expire");
-                }
+            self.revoke(lease).await;
+        }
+    }
+
+    /// Grants a lease and writes the key under it.
+    async fn attempt(&mut self) -> Result<i64, GrantError> {
+        let (lease, granted_ttl) = grant(&mut self.client, self.ttl, self.request_timeout)
+            .await
+            .map_err(GrantError::NoLease)?;
+        if granted_ttl > self.ttl {
+            tracing::warn!(
+                key = %self.key,
+                asked = self.ttl,
+                granted = granted_ttl,
+                "discovery: etcd raised the lease to its minimum time to live"
+            );
+            self.ttl = granted_ttl;
+        }
+        put(
+            &mut self.client,
+            &self.key,
+            &self.value,
+            lease,
+            self.request_timeout,
+        )
+        .await
+        .map_err(|error| GrantError::NotWritten(lease, error))?;
+        Ok(lease)
+    }
+
+    /// Revokes `lease`, and with it the key; one try, bounded by the request timeout.
+    async fn revoke(&mut self, lease: i64) {
+        let revoke = self.client.lease_revoke(lease);
+        match tokio::time::timeout(self.request_timeout, revoke).await {
+            Ok(Ok(_)) => tracing::info!(key = %self.key, "discovery: revoked"),
+            Ok(Err(error)) => {
+                tracing::warn!(key = %self.key, %error, "discovery: cannot revoke; the lease will expire");
+            }
+            Err(_) => {
+                tracing::warn!(key = %self.key, "discovery: revoke timed out; the lease will expire");
             }
         }
     }
@@ -686,6 +781,10 @@ struct Watching {
     /// The highest raft term seen: a lower one means a new cluster (wiped), whose revisions
     /// start again.
     term: u64,
+    /// The wait before the next retry; reset once a watch is running.
+    retry: Retry,
+    /// A watch ran since the last listing: a relist needs no wait before it.
+    settled: bool,
 }
 
 /// Why a watch stream ended.
@@ -772,14 +871,6 @@ impl Watching {
                     return Interrupted::Resume;
                 }
             };
-            if response.created() {
-                if self.went_back(response.header()) {
-                    tracing::warn!(service = %self.service, "discovery: etcd's store went back (a new cluster?): listing again");
-                    return Interrupted::Relist;
-                }
-                // Reachable again, with nothing missed.
-                self.updater.available();
-            }
             if response.canceled() || response.compact_revision() > 0 {
                 tracing::warn!(
                     service = %self.service,
@@ -788,6 +879,18 @@ impl Watching {
                     "discovery: etcd cannot resume the watch: listing again"
                 );
                 return Interrupted::Relist;
+            }
+            if response.created() {
+                if self.went_back(response.header()) {
+                    tracing::warn!(service = %self.service, "discovery: etcd's store went back (a new cluster?): listing again");
+                    return Interrupted::Relist;
+                }
+                // Reachable again. The header's revision is the store's, not what this watch
+                // has seen: the changes since the last revision seen are still to come.
+                self.settled = true;
+                self.retry.reset();
+                self.updater.available();
+                continue;
             }
             let events = response.events();
             if events.is_empty() {
@@ -819,7 +922,6 @@ impl Watching {
     }
 
     async fn run(mut self) {
-        let mut retry = Retry::new(RETRY_MAX);
         'list: loop {
             if self.list().await.is_none() {
                 return;
@@ -827,9 +929,21 @@ impl Watching {
             loop {
                 match self.follow().await {
                     Interrupted::Cancelled => return,
-                    Interrupted::Relist => continue 'list,
+                    Interrupted::Relist => {
+                        // Relisting again before any watch ran (a lagging member behind the
+                        // one listed): back off rather than loop.
+                        if !self.settled {
+                            let wait = self.retry.wait();
+                            if !self.cancel.sleep(wait).await {
+                                return;
+                            }
+                        }
+                        self.settled = false;
+                        continue 'list;
+                    }
                     Interrupted::Resume => {
-                        if !self.cancel.sleep(retry.wait()).await {
+                        let wait = self.retry.wait();
+                        if !self.cancel.sleep(wait).await {
                             return;
                         }
                     }
@@ -884,6 +998,8 @@ impl Registry for EtcdRegistry {
             request_timeout: self.inner.request_timeout,
             revision: 0,
             term: 0,
+            retry: Retry::new(RETRY_MAX),
+            settled: true,
         };
         self.spawn(task.run());
         watch
@@ -960,6 +1076,16 @@ mod tests {
                 "/m/quotes/a",
                 r#"{"endpoints":["tcp://10.0.0.7:1"],"socket_type":"NOPE"}"#,
                 "unknown socket type",
+            ),
+            (
+                "/m/quotes/a",
+                r#"{"endpoints":["tcp://10.0.0.7:0"],"socket_type":"PUB"}"#,
+                "without a port",
+            ),
+            (
+                "/m/quotes/a",
+                r#"{"endpoints":["inproc://quotes"],"socket_type":"PUB"}"#,
+                "another machine",
             ),
             ("/m/quotes/a/b", good, "not `/m/quotes/<instance id>`"),
             ("/m/other/a", good, "not `/m/quotes/<instance id>`"),

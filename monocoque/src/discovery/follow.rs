@@ -74,7 +74,11 @@ impl Follower {
             if let Some(endpoint) = self.connected.remove(&id) {
                 let text = endpoint.to_string();
                 tracing::info!(%service, instance = %id, endpoint = %text, "discovery: instance lost");
-                changes.push(Follow::Disconnect(endpoint));
+                // Two instances at one endpoint (a restart within the old one's lease) share
+                // one connection: it goes with the last of them.
+                if !self.connected.values().any(|e| *e == endpoint) {
+                    changes.push(Follow::Disconnect(endpoint));
+                }
                 let kind = MonitorEventKind::EndpointLost {
                     service: service.clone(),
                     instance: id,
@@ -88,7 +92,9 @@ impl Follower {
             }
             let text = endpoint.to_string();
             tracing::info!(%service, instance = %id, endpoint = %text, "discovery: instance found");
-            changes.push(Follow::Connect(endpoint.clone()));
+            if !self.connected.values().any(|e| *e == endpoint) {
+                changes.push(Follow::Connect(endpoint.clone()));
+            }
             let kind = MonitorEventKind::EndpointDiscovered {
                 service: service.clone(),
                 instance: id.clone(),
@@ -96,6 +102,9 @@ impl Follower {
             changes.push(event(kind, &text));
             self.connected.insert(id, endpoint);
         }
+        // Remembered only while listed: ids come and go.
+        self.skipped
+            .retain(|(id, _)| snapshot.instances.contains_key(id));
         changes
     }
 }

@@ -155,11 +155,10 @@ impl Registry for StaticRegistry {
         let (updater, watch) = Watch::channel(service, || ());
         let mut state = self.lock();
         updater.replace(state.instances(service));
-        state
-            .watchers
-            .entry(service.to_owned())
-            .or_default()
-            .push(updater);
+        let watchers = state.watchers.entry(service.to_owned()).or_default();
+        // Watches dropped since the service last changed.
+        watchers.retain(|w| !w.is_closed());
+        watchers.push(updater);
         watch
     }
 
