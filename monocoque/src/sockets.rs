@@ -198,6 +198,53 @@ macro_rules! receives {
                 self.0.try_recv()
             }
 
+            /// Receives every message ready, up to `max`, appending them to `into`, and waits
+            /// only for the first: returns how many arrived (at least one, unless `max` is 0).
+            /// For a busy receiver: the per-call costs are paid once per batch.
+            ///
+            /// Cancel-safe as [`recv`](Self::recv): dropped before it returns, it took nothing.
+            /// An error after the first message ends the batch, and the next call returns it.
+            ///
+            /// ```
+            /// use monocoque::{PullSocket, PushSocket};
+            ///
+            /// # compio::runtime::Runtime::new()?.block_on(async {
+            /// let push = PushSocket::new();
+            /// let endpoint = push.bind("inproc://recv-many").await?;
+            /// let pull = PullSocket::new();
+            /// pull.connect(&endpoint.to_string())?;
+            /// for n in 0..3 {
+            ///     push.send(format!("job {n}")).await?;
+            /// }
+            /// let mut batch = Vec::with_capacity(256);
+            /// let mut total = 0;
+            /// while total < 3 {
+            ///     batch.clear();
+            ///     total += pull.recv_many(&mut batch, 256).await?;
+            /// }
+            /// assert_eq!(batch.last(), Some(&monocoque::Message::from("job 2")));
+            /// # Ok::<(), Box<dyn std::error::Error>>(())
+            /// # })?;
+            /// # Ok::<(), Box<dyn std::error::Error>>(())
+            /// ```
+            pub async fn recv_many(
+                &self,
+                into: &mut Vec<Message>,
+                max: usize,
+            ) -> Result<usize, RecvError> {
+                self.0.recv_many(into, max).await
+            }
+
+            /// Receives every message ready, up to `max`, into `into`, without waiting: how many,
+            /// or `RecvError::WouldBlock` if none was ready.
+            pub fn try_recv_many(
+                &self,
+                into: &mut Vec<Message>,
+                max: usize,
+            ) -> Result<usize, RecvError> {
+                self.0.try_recv_many(into, max)
+            }
+
             /// The received messages as a `futures::Stream`, ending at the first error (the
             /// socket closed, or a receive timeout). Dropping the stream between items takes
             /// nothing: a receive in flight is cancel-safe. Pin it for `StreamExt::next`:

@@ -456,3 +456,63 @@ async fn sockets_are_a_stream_and_a_sink() {
     .expect("every message within the wait");
     assert!(numbers.into_iter().eq(0..1_000));
 }
+
+#[compio::test]
+async fn recv_many_takes_batches_in_order_and_never_more_than_asked() {
+    let pull = PullSocket::new();
+    let endpoint = pull.bind(TCP_ANY).await.unwrap().to_string();
+    let push = PushSocket::new();
+    push.connect(&endpoint).unwrap();
+    const COUNT: u32 = 10_000;
+    let mut batch = Vec::new();
+    assert_eq!(
+        pull.try_recv_many(&mut batch, 10).unwrap_err(),
+        monocoque::RecvError::WouldBlock
+    );
+    assert_eq!(pull.try_recv_many(&mut batch, 0), Ok(0));
+    for i in 0..COUNT {
+        within("send", push.send(Message::single(num(i))))
+            .await
+            .unwrap();
+    }
+    let mut next = 0;
+    let mut batches = 0;
+    while next < COUNT {
+        batch.clear();
+        let taken = within("recv_many", pull.recv_many(&mut batch, 64))
+            .await
+            .unwrap();
+        assert!((1..=64).contains(&taken), "{taken}");
+        assert_eq!(batch.len(), taken);
+        for message in &batch {
+            assert_eq!(read_num(&message[0]), next);
+            next += 1;
+        }
+        batches += 1;
+    }
+    // Messages queued together come out together.
+    assert!(batches < COUNT, "{batches} batches for {COUNT} messages");
+    assert_eq!(
+        pull.try_recv_many(&mut batch, 10).unwrap_err(),
+        monocoque::RecvError::WouldBlock
+    );
+}
+
+#[compio::test]
+async fn a_dropped_recv_many_takes_nothing() {
+    let pull = PullSocket::new();
+    let endpoint = pull.bind(TCP_ANY).await.unwrap().to_string();
+    let push = PushSocket::new();
+    push.connect(&endpoint).unwrap();
+    let mut batch = Vec::new();
+    // Waiting, then dropped: nothing arrived, nothing taken.
+    let waited =
+        compio::time::timeout(Duration::from_millis(20), pull.recv_many(&mut batch, 8)).await;
+    assert!(waited.is_err());
+    assert!(batch.is_empty());
+    within("send", push.send(Message::single(num(7))))
+        .await
+        .unwrap();
+    let message = within("recv", pull.recv()).await.unwrap();
+    assert_eq!(read_num(&message[0]), 7);
+}

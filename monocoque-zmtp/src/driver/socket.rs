@@ -607,6 +607,63 @@ impl Socket {
         }
     }
 
+    /// Receives every message ready, up to `max`, into `into`, waiting for the first: the
+    /// number received (at least one, unless `max` is 0). One borrow of the socket for the lot,
+    /// so a busy receiver pays the per-call costs once per batch instead of once per message.
+    ///
+    /// Cancel-safe as [`recv`](Self::recv): the messages are taken in the poll that returns
+    /// them. An error after the first message ends the batch; the next call reports it.
+    pub async fn recv_many(&self, into: &mut Vec<Message>, max: usize) -> Result<usize, RecvError> {
+        if max == 0 {
+            return Ok(0);
+        }
+        match self.try_recv_many(into, max) {
+            Err(RecvError::WouldBlock) => {}
+            other => return other,
+        }
+        let deadline = self
+            .shared
+            .options
+            .borrow()
+            .recv_timeout
+            .map(|t| Instant::now() + t);
+        loop {
+            let listener = self.shared.recv_ready.listen();
+            match self.try_recv_many(into, max) {
+                Err(RecvError::WouldBlock) => {}
+                other => return other,
+            }
+            if !wait(listener, deadline).await {
+                return Err(RecvError::TimedOut);
+            }
+        }
+    }
+
+    /// Receives every message ready, up to `max`, into `into`, without waiting: the number
+    /// received, or `RecvError::WouldBlock` if none was ready.
+    pub fn try_recv_many(&self, into: &mut Vec<Message>, max: usize) -> Result<usize, RecvError> {
+        if max == 0 {
+            return Ok(0);
+        }
+        self.shared.with_core(|core| {
+            let mut taken = 0;
+            while taken < max {
+                match core.recv() {
+                    Ok(message) => {
+                        into.push(message);
+                        taken += 1;
+                    }
+                    Err(error) if taken == 0 => return Err(error),
+                    Err(_) => break,
+                }
+            }
+            if self.shared.recv_ready.has_waiters() && core.can_recv() {
+                self.shared.recv_ready.notify(1);
+            }
+            Ok(taken)
+        })
+    }
+
     /// Receives a message if one is ready.
     pub fn try_recv(&self) -> Result<Message, RecvError> {
         self.shared.with_core(|core| {
