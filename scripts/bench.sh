@@ -1,8 +1,11 @@
 #!/usr/bin/env bash
-# monocoque against libzmq 4.3.4 (the reference, through the zmq crate), omq-tokio, zeromq
-# (zmq.rs), monocoque-rs and a raw-socket floor, in the same run, two processes per measurement:
-# PUSH/PULL throughput (64 B, 1 KiB, 64 KiB, 1 MiB; TCP and IPC; unpinned and pinned), REQ/REP
-# round trips (p50, p99, p99.9), PUB/SUB fan-out to 10 and 100 subscribers, DEALER/ROUTER with
+# monocoque against libzmq 4.3.4 (the reference, through the zmq crate, its sends made as its
+# perf tools make them: zmq_msg_init_size and zmq_msg_send, no copy), omq-tokio, zeromq
+# (zmq.rs), monocoque-rs, a raw-socket floor, and monocoque on compio's polling driver (epoll:
+# the `monocoque-epoll` column, what io_uring is worth), in the same run, two processes per
+# measurement: PUSH/PULL throughput (64 B, 1 KiB, 64 KiB, 1 MiB; TCP and IPC; unpinned and
+# pinned; monocoque's receiver takes batches with `recv_many`), REQ/REP round trips (p50, p99,
+# p99.9), PUB/SUB fan-out to 10, 100 and 1,000 subscribers, DEALER/ROUTER with
 # 1,000 peers, and the CPU time of each side; then, one process each, PUSH/PULL over inproc and
 # messages through a ROUTER/DEALER proxy (libzmq's zmq_proxy beside monocoque::proxy); last, the
 # `curve` rows: PUSH/PULL (64 B, 64 KiB) and REQ/REP (64 B) over TCP with CURVE, monocoque (and

@@ -17,9 +17,10 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
-LIBS = ["monocoque", "omq-tokio", "zeromq", "monocoque-rs", "raw"]
+LIBS = ["monocoque", "monocoque-epoll", "omq-tokio", "zeromq", "monocoque-rs", "raw"]
 COLORS = {
     "monocoque": "#d62728",
+    "monocoque-epoll": "#ff9896",
     "omq-tokio": "#1f77b4",
     "zeromq": "#2ca02c",
     "monocoque-rs": "#9467bd",

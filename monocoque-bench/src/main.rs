@@ -111,6 +111,7 @@ fn run_lib(config: &Config) -> Result<(), BoxError> {
         Lib::MonoRs => libs::monors::run(&config)?,
         Lib::Raw => libs::raw::run(&config)?,
         Lib::MonoHandle => libs::handle::run(&config)?,
+        Lib::MonoEpoll => libs::mono::run_epoll(&config)?,
     }
     Ok(())
 }
@@ -156,7 +157,7 @@ pub fn rows(latency_pinned: bool) -> Vec<Row> {
             });
         }
     }
-    for (peers, count) in [(10, 300_000), (100, 30_000)] {
+    for (peers, count) in [(10, 300_000), (100, 30_000), (1000, 3_000)] {
         for hwm in [1_000, 1_000_000] {
             rows.push(Row {
                 kind: Kind::Fanout,

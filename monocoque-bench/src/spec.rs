@@ -23,10 +23,13 @@ pub enum Lib {
     Raw,
     /// This repository's thread-safe handles, used from a plain thread.
     MonoHandle,
+    /// This repository on compio's polling driver (epoll) instead of io_uring: what io_uring
+    /// is worth, the same engine on both.
+    MonoEpoll,
 }
 
 impl Lib {
-    pub const ALL: [Self; 7] = [
+    pub const ALL: [Self; 8] = [
         Self::Zmq,
         Self::Mono,
         Self::Omq,
@@ -34,6 +37,7 @@ impl Lib {
         Self::MonoRs,
         Self::Raw,
         Self::MonoHandle,
+        Self::MonoEpoll,
     ];
 
     pub fn name(self) -> &'static str {
@@ -45,6 +49,7 @@ impl Lib {
             Self::MonoRs => "monocoque-rs",
             Self::Raw => "raw",
             Self::MonoHandle => "monocoque-handle",
+            Self::MonoEpoll => "monocoque-epoll",
         }
     }
 
@@ -58,6 +63,7 @@ impl Lib {
                 "omq" => Some(Self::Omq),
                 "zmq.rs" | "zmqrs" => Some(Self::Zeromq),
                 "monors" | "monocoque_rs" => Some(Self::MonoRs),
+                "epoll" => Some(Self::MonoEpoll),
                 _ => None,
             })
     }
@@ -85,6 +91,9 @@ impl Lib {
                     Some("zeromq, monocoque-rs: no CURVE mechanism, no curve rows")
                 }
                 Self::Raw => Some("raw: the floor is unencrypted; no curve rows"),
+                Self::MonoEpoll => {
+                    Some("monocoque-epoll: the driver comparison is on the plain rows")
+                }
             };
         }
         let own_process = matches!(self, Self::Zmq | Self::Mono | Self::MonoHandle);
@@ -92,6 +101,12 @@ impl Lib {
             return Some(
                 "inproc and proxy rows: libzmq, monocoque and its handles only (one process, \
                  several threads)",
+            );
+        }
+        if self == Self::MonoEpoll && (transport == Transport::Inproc || kind == Kind::Proxy) {
+            return Some(
+                "monocoque-epoll: the driver comparison is on the tcp and ipc rows (inproc does \
+                 no I/O)",
             );
         }
         if kind == Kind::Proxy && self == Self::MonoHandle {

@@ -13,8 +13,21 @@ use monocoque::{
 use crate::common::{self, BoxError, Latencies, QUIT, SubStats};
 use crate::spec::{Config, Kind, Role};
 
+/// Messages taken per `recv_many` by the throughput receiver.
+const RECV_BATCH: usize = 256;
+
 pub fn run(config: &Config) -> Result<(), BoxError> {
     compio::runtime::Runtime::new()?.block_on(role(config))
+}
+
+/// The same, on compio's polling driver (epoll): the `monocoque-epoll` column.
+pub fn run_epoll(config: &Config) -> Result<(), BoxError> {
+    let mut proactor = compio::driver::ProactorBuilder::new();
+    proactor.driver_type(compio::driver::DriverType::Poll);
+    let runtime = compio::runtime::Runtime::builder()
+        .with_proactor(proactor)
+        .build()?;
+    runtime.block_on(role(config))
 }
 
 fn frames(message: &Message) -> impl ExactSizeIterator<Item = &[u8]> {
@@ -57,8 +70,22 @@ async fn role(config: &Config) -> Result<(), BoxError> {
             common::announce(&pull.bind(&config.endpoint).await?.to_string());
             common::check_frames(frames(&pull.recv().await?), config.size)?;
             let start = Instant::now();
-            for _ in 1..config.count {
-                common::check_frames(frames(&pull.recv().await?), config.size)?;
+            // The batch receive, as a busy receiver would use it; MONOCOQUE_BENCH_RECV=one
+            // measures one `recv` per message instead.
+            if std::env::var("MONOCOQUE_BENCH_RECV").is_ok_and(|v| v == "one") {
+                for _ in 1..config.count {
+                    common::check_frames(frames(&pull.recv().await?), config.size)?;
+                }
+            } else {
+                let mut batch = Vec::with_capacity(RECV_BATCH);
+                let mut left = usize::try_from(config.count - 1)?;
+                while left > 0 {
+                    batch.clear();
+                    left -= pull.recv_many(&mut batch, RECV_BATCH.min(left)).await?;
+                    for message in &batch {
+                        common::check_frames(frames(message), config.size)?;
+                    }
+                }
             }
             common::report_thr(start.elapsed(), config.count);
             common::compio_wait_quit().await;
