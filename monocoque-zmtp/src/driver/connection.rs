@@ -12,6 +12,7 @@ use std::time::{Duration, Instant};
 
 use bytes::{Bytes, BytesMut};
 use compio::BufResult;
+use compio::buf::{IntoInner, IoBuf};
 use compio::io::{AsyncReadExt, AsyncWriteExt};
 use futures_util::FutureExt;
 use monocoque_core::PeerId;
@@ -27,6 +28,10 @@ use crate::proto::{
 
 /// The most bytes asked of the kernel per read: large reads, many frames decoded per read.
 const READ_CHUNK: usize = 64 * 1024;
+
+/// The most room kept free after a read for a large frame that starts in it (see
+/// `Connection::read_hints`): frames up to this size complete where they started.
+const MAX_SLACK: usize = 1 << 20;
 
 /// The read size of a quiet connection. Reads grow towards [`READ_CHUNK`] while they come back
 /// full and shrink back when traffic dies down, so an idle connection holds a small buffer (a
@@ -143,9 +148,10 @@ impl Driver {
         let (reader, writer) = stream.split();
         let mut read_size = MIN_READ;
         let mut asked = MIN_READ;
+        let mut read_full = false;
         // The read, write and timer futures own what they work on and hand it back; the first
         // read and the greeting's write start at once.
-        let mut reading = pin!(read(reader, BytesMut::with_capacity(MIN_READ)).fuse());
+        let mut reading = pin!(read(reader, BytesMut::with_capacity(MIN_READ), MIN_READ).fuse());
         let greeting = self.conn.poll_transmit().unwrap_or_default();
         self.signals.writing.set(true);
         let mut writing = pin!(write(writer, greeting).fuse());
@@ -211,11 +217,29 @@ impl Driver {
             }
             if !self.paused && !undecoded && asking.is_none() && reader.is_some() && buf.is_some() {
                 if let (Some(stream), Some(mut b)) = (reader.take(), buf.take()) {
-                    if b.capacity() - b.len() < read_size / 4 {
-                        b.reserve(read_size);
-                    }
-                    asked = b.capacity() - b.len();
-                    reading.set(read(stream, b).fuse());
+                    // Both come from what a peer announced: never reserved past MAX_SLACK here
+                    // (the decoder grows the buffer for a longer frame as its bytes come).
+                    let (missing, hint) = self.conn.read_hints(b.len());
+                    let (missing, hint) = (missing.min(MAX_SLACK), hint.min(MAX_SLACK));
+                    // Room for the next large frame only while they stream in back to back
+                    // (the last read came back full): an idle connection keeps a small buffer.
+                    let hint = if read_full || missing > 0 { hint } else { 0 };
+                    let limit = if missing > 0 {
+                        // The rest of a large frame: into the room the decoder made for it,
+                        // and past its end only as far as leaves room for another like it.
+                        if b.capacity() - b.len() < missing {
+                            b.reserve(missing);
+                        }
+                        let spare = b.capacity() - b.len();
+                        spare.saturating_sub(hint).max(missing.min(spare))
+                    } else {
+                        if b.capacity() - b.len() < read_size / 4 + hint {
+                            b.reserve(read_size + hint);
+                        }
+                        (b.capacity() - b.len()) - hint
+                    };
+                    asked = limit;
+                    reading.set(read(stream, b, limit).fuse());
                 }
             }
             let deadline = self.conn.poll_timeout();
@@ -256,6 +280,7 @@ impl Driver {
                     match result {
                         Ok(0) => return DisconnectReason::PeerClosed,
                         Ok(n) => {
+                            read_full = n == asked;
                             if n == asked {
                                 read_size = (read_size * 2).min(READ_CHUNK);
                             } else if n < read_size / 8 {
@@ -442,10 +467,17 @@ impl Drop for Driver {
     }
 }
 
-/// Reads into the spare capacity of `buf`, handing the stream and the buffer back.
-async fn read(mut stream: Stream, buf: BytesMut) -> (Stream, BufResult<usize, BytesMut>) {
-    let result = stream.append(buf).await;
-    (stream, result)
+/// Reads at most `limit` bytes into the spare capacity of `buf`, handing the stream and the
+/// buffer back.
+async fn read(
+    mut stream: Stream,
+    buf: BytesMut,
+    limit: usize,
+) -> (Stream, BufResult<usize, BytesMut>) {
+    let start = buf.len();
+    let end = (start + limit).min(buf.capacity());
+    let result = stream.append(buf.slice(start..end)).await;
+    (stream, result.map_buffer(IntoInner::into_inner))
 }
 
 /// Writes every chunk, handing the stream back.

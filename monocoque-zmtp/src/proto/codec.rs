@@ -118,6 +118,16 @@ impl MessageDecoder {
         self.frames.is_mid_frame()
     }
 
+    /// See [`FrameDecoder::missing`](crate::proto::FrameDecoder::missing).
+    pub fn frame_missing(&self, buffered: usize) -> usize {
+        self.frames.missing(buffered)
+    }
+
+    /// See [`FrameDecoder::large_frame_hint`](crate::proto::FrameDecoder::large_frame_hint).
+    pub fn large_frame_hint(&self) -> usize {
+        self.frames.large_frame_hint()
+    }
+
     /// Decodes the next complete message or command, or `Ok(None)` if more bytes are needed.
     ///
     /// Commands may arrive between the frames of a message (libzmq does not forbid it); they are

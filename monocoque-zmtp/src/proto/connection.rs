@@ -491,6 +491,20 @@ impl Connection {
         }
     }
 
+    /// What the next read should leave room for, given the `buffered` bytes in the read buffer:
+    /// the bytes the frame in progress still needs (0 when not in the middle of one), and the
+    /// size of the large frames coming lately (0 for small traffic). Reading no further than
+    /// the frame in progress, and keeping the hint free after a read, lets large frames complete
+    /// where they started instead of being moved to a larger buffer.
+    pub fn read_hints(&self, buffered: usize) -> (usize, usize) {
+        match &self.phase {
+            Phase::Traffic { decoder, .. } => {
+                (decoder.frame_missing(buffered), decoder.large_frame_hint())
+            }
+            _ => (0, 0),
+        }
+    }
+
     /// The memory a partially received message holds: the frames taken so far (each with its
     /// [`FRAME_OVERHEAD`]) and, mid-frame, the bytes of that frame already in `buf`. This is what
     /// a socket counts against its [`ReceiveBudget`].

@@ -95,6 +95,9 @@ pub struct FrameDecoder {
     /// `max_frame_len` with RFC 37's limit and the address space applied.
     max: u64,
     pending: Option<Header>,
+    /// The body length of the last frame split off the buffer rather than copied (0 after a
+    /// small one): how much room a reader should keep for the next.
+    last_large: usize,
     /// Whether the complete small frames after the one asked for may be copied with it.
     batched: bool,
     /// A copy of complete small frames, headers included, taken off the read buffer at once
@@ -133,6 +136,7 @@ impl FrameDecoder {
                 .min(MAX_FRAME_LEN)
                 .min(usize::MAX as u64),
             pending: None,
+            last_large: 0,
             batched: false,
             run: Bytes::new(),
             at: 0,
@@ -170,6 +174,7 @@ impl FrameDecoder {
                 };
                 let end = header_len + header.len;
                 if header.len < COPY_BELOW && end <= buf.len() {
+                    self.last_large = 0;
                     let end = if self.batched {
                         self.run_end(buf, end)
                     } else {
@@ -193,10 +198,12 @@ impl FrameDecoder {
         self.pending = None;
         let body = if header.len < COPY_BELOW {
             // The rest of a small frame that arrived in pieces.
+            self.last_large = 0;
             let body = Bytes::copy_from_slice(&buf[..header.len]);
             buf.advance(header.len);
             body
         } else {
+            self.last_large = header.len;
             buf.split_to(header.len).freeze()
         };
         Ok(Some(header.frame(body)))
@@ -205,6 +212,22 @@ impl FrameDecoder {
     /// Whether the decoder is in the middle of a frame (its header has been consumed).
     pub fn is_mid_frame(&self) -> bool {
         self.pending.is_some()
+    }
+
+    /// How many more bytes the frame in progress needs beyond the `buffered` already in the
+    /// read buffer (0 when not in the middle of a frame).
+    pub fn missing(&self, buffered: usize) -> usize {
+        self.pending
+            .map_or(0, |header| header.len.saturating_sub(buffered))
+    }
+
+    /// The body length of the last frame large enough to be split off the buffer rather than
+    /// copied, or of the one in progress; 0 once a small frame came. A reader that keeps this
+    /// much room free after its reads lets the next such frame complete in place, instead of
+    /// moving the part already read to a larger buffer.
+    pub fn large_frame_hint(&self) -> usize {
+        self.pending
+            .map_or(self.last_large, |header| header.len.max(self.last_large))
     }
 
     /// Where the run of complete small frames that starts `buf` ends, given that the first one
@@ -312,6 +335,28 @@ mod tests {
             frames.push(frame);
         }
         Ok(frames)
+    }
+
+    #[test]
+    fn a_reader_learns_what_a_large_frame_still_needs_and_how_large_they_come() {
+        let mut decoder = FrameDecoder::new(None).batched();
+        let len = 5000usize;
+        let mut bytes = vec![FLAG_LONG];
+        bytes.extend_from_slice(&(len as u64).to_be_bytes());
+        bytes.extend(std::iter::repeat_n(7u8, 1000));
+        let mut buf = BytesMut::from(&bytes[..]);
+        assert_eq!(decoder.decode(&mut buf).unwrap(), None);
+        // The header is taken; 1,000 of the body's bytes are in the buffer.
+        assert_eq!(decoder.missing(buf.len()), len - 1000);
+        assert_eq!(decoder.large_frame_hint(), len);
+        buf.extend(std::iter::repeat_n(7u8, len - 1000));
+        assert!(decoder.decode(&mut buf).unwrap().is_some());
+        assert_eq!(decoder.missing(buf.len()), 0);
+        // Still the size to make room for, until a small frame comes.
+        assert_eq!(decoder.large_frame_hint(), len);
+        buf.extend_from_slice(&[0, 2, b'h', b'i']);
+        assert!(decoder.decode(&mut buf).unwrap().is_some());
+        assert_eq!(decoder.large_frame_hint(), 0);
     }
 
     #[test]
