@@ -17,7 +17,34 @@ use crate::spec::{Config, Kind, Role};
 const RECV_BATCH: usize = 256;
 
 pub fn run(config: &Config) -> Result<(), BoxError> {
-    compio::runtime::Runtime::new()?.block_on(role(config))
+    runtime()?.block_on(role(config))
+}
+
+/// The runtime: compio's defaults, or with io_uring's set-up flags as MONOCOQUE_BENCH_URING
+/// says (`coop`: COOP_TASKRUN and TASKRUN_FLAG; `defer`: those, SINGLE_ISSUER and
+/// DEFER_TASKRUN), to measure what they are worth.
+fn runtime() -> Result<compio::runtime::Runtime, BoxError> {
+    let flags = std::env::var("MONOCOQUE_BENCH_URING").unwrap_or_default();
+    if flags.is_empty() {
+        return Ok(compio::runtime::Runtime::new()?);
+    }
+    let mut proactor = compio::driver::ProactorBuilder::new();
+    match flags.as_str() {
+        "coop" => {
+            proactor.coop_taskrun(true).taskrun_flag(true);
+        }
+        "defer" => {
+            proactor
+                .coop_taskrun(true)
+                .taskrun_flag(true)
+                .single_issuer(true)
+                .defer_taskrun(true);
+        }
+        other => return Err(format!("MONOCOQUE_BENCH_URING={other}: coop or defer").into()),
+    }
+    Ok(compio::runtime::Runtime::builder()
+        .with_proactor(proactor)
+        .build()?)
 }
 
 /// The same, on compio's polling driver (epoll): the `monocoque-epoll` column.
