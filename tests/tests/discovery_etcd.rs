@@ -6,6 +6,7 @@
 //! Deadlines here are correctness bounds (a lease's time to live, the 1 s a replacement may
 //! take), with the figures printed for the record (`--nocapture`).
 
+mod common;
 mod etcd_common;
 
 use std::collections::BTreeSet;
@@ -13,6 +14,7 @@ use std::io::{BufRead, BufReader};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
+use common::wait_until;
 use etcd_common::Etcd;
 use monocoque::discovery::{DiscoveryError, EtcdOptions, EtcdRegistry, Registry, Service};
 use monocoque::{Monitor, MonitorEventKind, MonitorMask, PubSocket, SocketType, SubSocket};
@@ -264,15 +266,10 @@ async fn etcd_restarted_and_wiped_registrations_come_back() {
     wait_for_instances(&registry, &["a", "b"]).await;
     receive_tags(&[(&a, "a"), (&b, "b")], &subscriber, &["a", "b"]).await;
     // The subscriber's view settles on exactly the two publishers.
-    let deadline = Instant::now() + WAIT;
-    while subscriber.connected_peers() != 2 {
-        assert!(
-            Instant::now() < deadline,
-            "{} peers",
-            subscriber.connected_peers()
-        );
-        compio::time::sleep(Duration::from_millis(10)).await;
-    }
+    wait_until("two connected publishers", || {
+        subscriber.connected_peers() == 2
+    })
+    .await;
     drop(events);
 }
 
@@ -325,15 +322,10 @@ async fn a_hundred_publisher_restarts_leave_no_stale_endpoint() {
     wait_for_instances(&registry, &["last"]).await;
     receive_tags(&[(&last, "last")], &subscriber, &["last"]).await;
     // Every earlier one was disconnected: one connection remains.
-    let deadline = Instant::now() + WAIT;
-    while subscriber.connected_peers() != 1 {
-        assert!(
-            Instant::now() < deadline,
-            "{} peers",
-            subscriber.connected_peers()
-        );
-        compio::time::sleep(Duration::from_millis(10)).await;
-    }
+    wait_until("one connected publisher", || {
+        subscriber.connected_peers() == 1
+    })
+    .await;
 }
 
 /// Writes `value` at `key` with etcd's own client.

@@ -585,26 +585,7 @@ impl Socket {
     /// Receives a message, waiting for at most the receive timeout. Cancel-safe: a dropped
     /// future has taken nothing.
     pub async fn recv(&self) -> Result<Message, RecvError> {
-        match self.try_recv() {
-            Err(RecvError::WouldBlock) => {}
-            other => return other,
-        }
-        let deadline = self
-            .shared
-            .options
-            .borrow()
-            .recv_timeout
-            .map(|t| Instant::now() + t);
-        loop {
-            let listener = self.shared.recv_ready.listen();
-            match self.try_recv() {
-                Err(RecvError::WouldBlock) => {}
-                other => return other,
-            }
-            if !wait(listener, deadline).await {
-                return Err(RecvError::TimedOut);
-            }
-        }
+        self.recv_with(|| self.try_recv()).await
     }
 
     /// Receives every message ready, up to `max`, into `into`, waiting for the first: the
@@ -617,7 +598,17 @@ impl Socket {
         if max == 0 {
             return Ok(0);
         }
-        match self.try_recv_many(into, max) {
+        self.recv_with(|| self.try_recv_many(into, max)).await
+    }
+
+    /// Runs `attempt` until it has something other than `WouldBlock` to say, waiting between
+    /// tries for the socket's receive side to change, within the receive timeout. Whatever
+    /// `attempt` takes, it takes in the poll that returns it: dropped, this took nothing.
+    async fn recv_with<T>(
+        &self,
+        mut attempt: impl FnMut() -> Result<T, RecvError>,
+    ) -> Result<T, RecvError> {
+        match attempt() {
             Err(RecvError::WouldBlock) => {}
             other => return other,
         }
@@ -629,7 +620,7 @@ impl Socket {
             .map(|t| Instant::now() + t);
         loop {
             let listener = self.shared.recv_ready.listen();
-            match self.try_recv_many(into, max) {
+            match attempt() {
                 Err(RecvError::WouldBlock) => {}
                 other => return other,
             }
