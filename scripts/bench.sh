@@ -14,13 +14,14 @@
 # libzmq from the same round and monocoque's targets, and draws a chart.
 # Method, caveats and the last full run: docs/PERFORMANCE.md.
 #
-#   scripts/bench.sh                            # everything, 5 rounds: about 10 minutes on 2 vCPUs
+#   scripts/bench.sh                            # everything, 5 rounds: about 25 minutes on 2 vCPUs
 #   scripts/bench.sh rounds=1 filter=push/pull  # quick: one round of the rows whose label matches
 #   scripts/bench.sh rounds=3 filter="64 B,x10" libs=monocoque,omq-tokio
 #   scripts/bench.sh rounds=1 filter=curve libs=monocoque   # the CURVE rows only
 #   scripts/bench.sh latpin=0                   # req/rep rows unpinned (default: both on CPU 0)
 #   scripts/bench.sh scale=0.2 timeout=30       # a fifth of the messages; 30 s per measurement
 #   CRITERION=1 scripts/bench.sh                # then also the criterion suite of monocoque alone
+#   MONOCOQUE_RS_COALESCE=64 scripts/bench.sh libs=monocoque,monocoque-rs   # its PUSH coalescing, flush every 64
 #
 # Row labels: `monocoque-bench/target/release/monocoque-bench rows` (with filter=... : the rows a
 # run would take). Output: the table on stdout and in target/bench/ (table.txt, table.md,

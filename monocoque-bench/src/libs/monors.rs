@@ -17,6 +17,15 @@ use monocoque_rs::zmq::{PubSocket, PullSocket, PushSocket, RepSocket, ReqSocket,
 use crate::common::{self, Addr, BoxError, Latencies, QUIT, SubStats};
 use crate::spec::{Config, Kind, Role};
 
+/// MONOCOQUE_RS_COALESCE=<n>: the PUSH with its opt-in write coalescing, flushed every n sends
+/// (its fastest mode, as its documentation shows it), instead of its default eager sends.
+fn coalesce() -> Option<u64> {
+    std::env::var("MONOCOQUE_RS_COALESCE")
+        .ok()
+        .and_then(|n| n.parse().ok())
+        .filter(|&n| n > 0)
+}
+
 pub fn run(config: &Config) -> Result<(), BoxError> {
     compio::runtime::Runtime::new()?.block_on(role(config))
 }
@@ -77,8 +86,15 @@ async fn push_loop<S: AsyncRead + AsyncWrite + Unpin>(
     config: &Config,
 ) -> Result<(), BoxError> {
     let payload = Bytes::from(common::payload(config.size));
-    for _ in 0..config.count {
+    let flush_every = coalesce().unwrap_or(0);
+    for n in 1..=config.count {
         push.send_one(payload.clone()).await?;
+        if flush_every > 0 && n % flush_every == 0 {
+            push.flush().await?;
+        }
+    }
+    if flush_every > 0 {
+        push.flush().await?;
     }
     common::compio_wait_quit().await;
     Ok(())
@@ -130,13 +146,20 @@ async fn role(config: &Config) -> Result<(), BoxError> {
                 pull_loop(PullSocket::from_unix_stream(stream).await?, config).await?
             }
         },
-        (Kind::Thr, Role::Client) => match common::parse_endpoint(&config.endpoint)? {
-            Addr::Tcp(addr) => push_loop(PushSocket::connect(addr.as_str()).await?, config).await?,
-            Addr::Ipc(path) => {
-                let stream = UnixStream::connect(&path).await?;
-                push_loop(PushSocket::from_unix_stream(stream).await?, config).await?
+        (Kind::Thr, Role::Client) => {
+            let options = options(config).with_write_coalescing(coalesce().is_some());
+            match common::parse_endpoint(&config.endpoint)? {
+                Addr::Tcp(addr) => {
+                    let push = PushSocket::connect_with_options(addr.as_str(), options).await?;
+                    push_loop(push, config).await?
+                }
+                Addr::Ipc(path) => {
+                    let stream = UnixStream::connect(&path).await?;
+                    let push = PushSocket::from_unix_stream_with_options(stream, options).await?;
+                    push_loop(push, config).await?
+                }
             }
-        },
+        }
         (Kind::Lat, Role::Server) => match listen(config).await? {
             Listener::Tcp(l) => {
                 let (stream, _) = l.accept().await?;
