@@ -96,6 +96,42 @@ pub async fn proxy_async(
     .await
 }
 
+impl sealed::Sealed for Handle {}
+
+/// A handle of any socket type, its type chosen at run time: a proxy between sockets named in
+/// a configuration or on a command line.
+///
+/// ```
+/// use monocoque::handle::{Context, Handle, ReqSocket, RepSocket};
+/// use monocoque::{ProxyControl, SocketOptions, SocketType};
+///
+/// let context = Context::global()?;
+/// let frontend = Handle::new(context, "router".parse()?, SocketOptions::new())?;
+/// frontend.bind("inproc://doc-any-proxy-front")?;
+/// let backend = Handle::new(context, SocketType::Dealer, SocketOptions::new())?;
+/// backend.bind("inproc://doc-any-proxy-back")?;
+/// let control = ProxyControl::new();
+/// let broker = std::thread::spawn({
+///     let control = control.clone();
+///     move || monocoque::handle::proxy(&frontend, &backend, None, &control)
+/// });
+/// let worker = RepSocket::new()?;
+/// worker.connect("inproc://doc-any-proxy-back")?;
+/// let client = ReqSocket::new()?;
+/// client.connect("inproc://doc-any-proxy-front")?;
+/// client.send("ping")?;
+/// worker.send(worker.recv()?)?;
+/// assert_eq!(client.recv()?, "ping".into());
+/// control.terminate();
+/// broker.join().unwrap()?;
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+impl ProxyHandle for Handle {
+    fn driver_handle(&self) -> &Handle {
+        self
+    }
+}
+
 macro_rules! handle_type {
     ($(#[$doc:meta])* $name:ident => $kind:ident) => {
         $(#[$doc])*

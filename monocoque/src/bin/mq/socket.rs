@@ -1,0 +1,370 @@
+//! `mq <socket-type>`: a socket that sends its input and prints what arrives.
+
+use std::fs::File;
+use std::io::{BufRead, BufReader, Read, Write};
+use std::time::{Duration, Instant};
+
+use monocoque::handle::{Context, Handle};
+use monocoque::{Error, Message, RecvError, SendErrorKind, SocketType};
+
+use crate::args::SocketArgs;
+use crate::format::{self, Format};
+use crate::{Failure, options, seconds};
+
+/// What the socket does with input and arrivals.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Role {
+    /// PUB, PUSH: send the input, then exit.
+    Send,
+    /// SUB, PULL: print arrivals.
+    Receive,
+    /// REQ: a line, then its reply.
+    Request,
+    /// REP: a request, then a line (or the request) as its reply.
+    Reply,
+    /// DEALER, ROUTER, PAIR, XPUB, XSUB: both at once.
+    Both,
+}
+
+fn role(socket_type: SocketType) -> Role {
+    match socket_type {
+        SocketType::Pub | SocketType::Push => Role::Send,
+        SocketType::Sub | SocketType::Pull => Role::Receive,
+        SocketType::Req => Role::Request,
+        SocketType::Rep => Role::Reply,
+        _ => Role::Both,
+    }
+}
+
+pub(crate) fn run(socket_type: SocketType, args: &SocketArgs) -> Result<(), Failure> {
+    if args.bind.is_empty() && args.connect.is_empty() {
+        return Err(Failure::usage(format!(
+            "give the {socket_type} socket an endpoint: --bind ENDPOINT or --connect ENDPOINT"
+        )));
+    }
+    if !args.subscribe.is_empty() && socket_type != SocketType::Sub {
+        return Err(Failure::usage("--subscribe is for a sub socket"));
+    }
+    if args.echo && socket_type != SocketType::Rep {
+        return Err(Failure::usage("--echo is for a rep socket"));
+    }
+    let timeout = seconds(args.timeout)?;
+    let options = options(socket_type, &args.options, args.identity.as_deref())?;
+    let context = Context::global().map_err(|e| Failure::from_error("start", &e))?;
+    let handle = Handle::new(context, socket_type, options)
+        .map_err(|e| Failure::from_error("socket", &e))?;
+    if socket_type == SocketType::Sub {
+        let topics = if args.subscribe.is_empty() {
+            vec![String::new()]
+        } else {
+            args.subscribe.clone()
+        };
+        for topic in topics {
+            handle
+                .subscribe(topic.into_bytes())
+                .map_err(|e| Failure::from_error("subscribe", &e))?;
+        }
+    }
+    for endpoint in &args.bind {
+        let bound = handle
+            .bind(endpoint)
+            .map_err(|e| Failure::from_error(&format!("bind {endpoint}"), &e))?;
+        if !args.quiet {
+            eprintln!("mq: bound {bound}");
+        }
+    }
+    for endpoint in &args.connect {
+        handle
+            .connect(endpoint)
+            .map_err(|e| Failure::from_error(&format!("connect {endpoint}"), &e))?;
+    }
+    let io = Io::new(args)?;
+    let result = match role(socket_type) {
+        Role::Send => send_all(&handle, io, args, timeout),
+        Role::Receive => receive_all(&handle, &io, args, timeout),
+        Role::Request => request(&handle, io, args, timeout),
+        Role::Reply => reply(&handle, io, args, timeout),
+        Role::Both => both(&handle, io, args, timeout),
+    };
+    // What is queued goes out within the linger time before the process ends, as zmq_close.
+    handle.shutdown();
+    result
+}
+
+/// Input lines, the output and the format between them and messages.
+struct Io {
+    input: Input,
+    format: Format,
+    delimiter: String,
+}
+
+enum Input {
+    Lines(Box<dyn BufRead + Send>, u64),
+    Whole(Option<Box<dyn Read + Send>>),
+}
+
+impl Io {
+    fn new(args: &SocketArgs) -> Result<Self, Failure> {
+        let reader: Box<dyn Read + Send> = match &args.input {
+            Some(path) => Box::new(
+                File::open(path)
+                    .map_err(|e| Failure::usage(format!("--input {}: {e}", path.display())))?,
+            ),
+            None => Box::new(std::io::stdin()),
+        };
+        let input = if args.raw {
+            Input::Whole(Some(reader))
+        } else {
+            Input::Lines(Box::new(BufReader::new(reader)), 0)
+        };
+        let delimiter = if args.format == Format::Json {
+            String::new()
+        } else {
+            args.delimiter.clone()
+        };
+        Ok(Self {
+            input,
+            format: args.format,
+            delimiter,
+        })
+    }
+
+    /// The next message to send; `None` at the end of the input.
+    fn next(&mut self) -> Result<Option<Message>, Failure> {
+        match &mut self.input {
+            Input::Whole(reader) => {
+                let Some(mut reader) = reader.take() else {
+                    return Ok(None);
+                };
+                let mut bytes = Vec::new();
+                reader
+                    .read_to_end(&mut bytes)
+                    .map_err(|e| Failure::failed(format!("reading input: {e}")))?;
+                Ok(Some(Message::single(bytes)))
+            }
+            Input::Lines(reader, number) => {
+                let mut line = String::new();
+                *number += 1;
+                let read = reader.read_line(&mut line).map_err(|e| {
+                    Failure::failed(format!(
+                        "input line {number}: {e} (binary input: --raw, or --format hex or base64)"
+                    ))
+                })?;
+                if read == 0 {
+                    return Ok(None);
+                }
+                let line = line
+                    .strip_suffix('\n')
+                    .map(|l| l.strip_suffix('\r').unwrap_or(l))
+                    .unwrap_or(&line);
+                format::decode(self.format, &self.delimiter, line)
+                    .map(Some)
+                    .map_err(|e| Failure::usage(format!("input line {number}: {e}")))
+            }
+        }
+    }
+
+    fn print(&self, message: &Message) -> Result<(), Failure> {
+        print_line(&format::encode(self.format, &self.delimiter, message))
+    }
+}
+
+/// Writes a line to stdout at once (others read it as it comes); a closed stdout ends quietly.
+fn print_line(line: &str) -> Result<(), Failure> {
+    let mut out = std::io::stdout().lock();
+    match writeln!(out, "{line}").and_then(|()| out.flush()) {
+        Ok(()) => Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => std::process::exit(0),
+        Err(e) => Err(Failure::failed(format!("writing output: {e}"))),
+    }
+}
+
+/// Waits for `--wait-peers` peers and `--settle`, within `timeout`.
+fn wait_for_peers(
+    handle: &Handle,
+    args: &SocketArgs,
+    timeout: Option<Duration>,
+) -> Result<(), Failure> {
+    if let Some(wanted) = args.wait_peers {
+        let deadline = timeout.map(|t| Instant::now() + t);
+        loop {
+            let peers = handle
+                .connected_peers()
+                .map_err(|e| Failure::from_error("peers", &e))?;
+            if peers >= wanted {
+                break;
+            }
+            if deadline.is_some_and(|d| Instant::now() >= d) {
+                return Err(Failure::timeout(format!(
+                    "{peers} of {wanted} peers connected within the timeout"
+                )));
+            }
+            // A peer's handshake wakes this; the short bound re-reads the count meanwhile.
+            let _ = handle.wait_connected(Some(Duration::from_millis(20)));
+        }
+    }
+    if args.settle > 0 {
+        std::thread::sleep(Duration::from_millis(args.settle));
+    }
+    Ok(())
+}
+
+fn send(handle: &Handle, message: Message, timeout: Option<Duration>) -> Result<(), Failure> {
+    let result = match timeout {
+        Some(timeout) => handle.send_timeout(message, timeout),
+        None => handle.send(message),
+    };
+    result.map_err(|e| match e.kind {
+        SendErrorKind::TimedOut => Failure::timeout("no peer took the message within the timeout"),
+        kind => Failure::from_error("send", &Error::Send(kind)),
+    })
+}
+
+/// The next arrival, within `timeout` if given.
+fn receive(handle: &Handle, timeout: Option<Duration>) -> Result<Message, Failure> {
+    let result = match timeout {
+        Some(timeout) => handle.recv_timeout(timeout),
+        None => handle.recv(),
+    };
+    result.map_err(|e| match e {
+        RecvError::TimedOut => Failure::timeout("nothing arrived within the timeout"),
+        e => Failure::from_error("receive", &Error::Recv(e)),
+    })
+}
+
+fn send_all(
+    handle: &Handle,
+    mut io: Io,
+    args: &SocketArgs,
+    timeout: Option<Duration>,
+) -> Result<(), Failure> {
+    wait_for_peers(handle, args, timeout)?;
+    let mut sent = 0;
+    while args.count.is_none_or(|count| sent < count) {
+        let Some(message) = io.next()? else { break };
+        send(handle, message, timeout)?;
+        sent += 1;
+    }
+    Ok(())
+}
+
+fn receive_all(
+    handle: &Handle,
+    io: &Io,
+    args: &SocketArgs,
+    timeout: Option<Duration>,
+) -> Result<(), Failure> {
+    let mut received = 0;
+    while args.count.is_none_or(|count| received < count) {
+        let message = receive(handle, timeout)?;
+        io.print(&message)?;
+        received += 1;
+    }
+    Ok(())
+}
+
+fn request(
+    handle: &Handle,
+    mut io: Io,
+    args: &SocketArgs,
+    timeout: Option<Duration>,
+) -> Result<(), Failure> {
+    wait_for_peers(handle, args, timeout)?;
+    let mut done = 0;
+    while args.count.is_none_or(|count| done < count) {
+        let Some(message) = io.next()? else { break };
+        send(handle, message, timeout)?;
+        io.print(&receive(handle, timeout)?)?;
+        done += 1;
+    }
+    Ok(())
+}
+
+fn reply(
+    handle: &Handle,
+    mut io: Io,
+    args: &SocketArgs,
+    timeout: Option<Duration>,
+) -> Result<(), Failure> {
+    let mut done = 0;
+    while args.count.is_none_or(|count| done < count) {
+        let request = receive(handle, timeout)?;
+        io.print(&request)?;
+        let answer = if args.echo {
+            request
+        } else {
+            match io.next()? {
+                Some(answer) => answer,
+                None => break,
+            }
+        };
+        send(handle, answer, timeout)?;
+        done += 1;
+    }
+    Ok(())
+}
+
+/// Input sent from a thread of its own while arrivals are printed here; ends at `--count`
+/// arrivals or `--timeout`, or when the input ends if neither is given.
+fn both(
+    handle: &Handle,
+    io: Io,
+    args: &SocketArgs,
+    timeout: Option<Duration>,
+) -> Result<(), Failure> {
+    wait_for_peers(handle, args, timeout)?;
+    let Io {
+        input,
+        format,
+        delimiter,
+    } = io;
+    let printer = Io {
+        input: Input::Whole(None),
+        format,
+        delimiter: delimiter.clone(),
+    };
+    let sender = {
+        let handle = handle.clone();
+        let mut io = Io {
+            input,
+            format,
+            delimiter,
+        };
+        std::thread::spawn(move || -> Result<(), Failure> {
+            while let Some(message) = io.next()? {
+                send(&handle, message, timeout)?;
+            }
+            Ok(())
+        })
+    };
+    let wait_for_input = args.count.is_none() && timeout.is_none();
+    let mut received = 0;
+    loop {
+        if args.count.is_some_and(|count| received >= count) {
+            break;
+        }
+        if wait_for_input && sender.is_finished() {
+            break;
+        }
+        // Without a count or timeout the loop also looks at the input thread now and then.
+        let slice = if wait_for_input {
+            Some(Duration::from_millis(100))
+        } else {
+            timeout
+        };
+        match receive(handle, slice) {
+            Ok(message) => {
+                printer.print(&message)?;
+                received += 1;
+            }
+            Err(failure) if wait_for_input && failure.code == crate::EXIT_TIMEOUT => {}
+            Err(failure) => return Err(failure),
+        }
+    }
+    if sender.is_finished() {
+        sender
+            .join()
+            .map_err(|_| Failure::failed("the input thread panicked"))??;
+    }
+    Ok(())
+}

@@ -1,0 +1,842 @@
+//! The `mq` command-line tool against libzmq 4.3 peers (the `zmq` crate): a PUB/SUB, PUSH/PULL
+//! and REQ/REP round trip in every format, `mq perf` against peers that behave as libzmq's perf
+//! tools, the help text, and the one-line errors with their exit codes.
+//!
+//! Every wait is bounded: libzmq sockets receive with a timeout, children are killed when a test
+//! fails, and `mq` itself runs with `--timeout` wherever it waits for a peer.
+
+use std::io::{BufRead, BufReader, Write};
+use std::process::{Child, ChildStderr, Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+/// The longest a test waits for anything.
+const WAIT: Duration = Duration::from_secs(10);
+/// `--timeout` given to `mq` where it waits for a peer.
+const MQ_TIMEOUT: &str = "10";
+
+fn mq() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_mq"))
+}
+
+/// Runs `mq args` with `input` on stdin to the end.
+fn run(args: &[&str], input: &str) -> Output {
+    let mut child = mq()
+        .args(args)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn mq");
+    child
+        .stdin
+        .take()
+        .expect("stdin")
+        .write_all(input.as_bytes())
+        .expect("write stdin");
+    wait(child)
+}
+
+/// Waits for `child`, killing it after [`WAIT`].
+fn wait(mut child: Child) -> Output {
+    let deadline = Instant::now() + WAIT;
+    loop {
+        if child.try_wait().expect("try_wait").is_some() {
+            return child.wait_with_output().expect("output");
+        }
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            let output = child.wait_with_output().expect("output");
+            panic!(
+                "mq did not finish within {WAIT:?}; stderr: {}",
+                String::from_utf8_lossy(&output.stderr)
+            );
+        }
+        std::thread::sleep(Duration::from_millis(5));
+    }
+}
+
+/// Kills the child when a test fails before waiting for it.
+struct Reaper(Option<Child>);
+
+impl Drop for Reaper {
+    fn drop(&mut self) {
+        if let Some(child) = self.0.as_mut() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
+
+/// Spawns `mq args` bound to `tcp://127.0.0.1:0` and reads the endpoint it prints on stderr.
+fn spawn_bound(args: &[&str]) -> (Reaper, String, BufReader<ChildStderr>) {
+    let mut full: Vec<&str> = args.to_vec();
+    full.extend(["--bind", "tcp://127.0.0.1:0"]);
+    spawn_reading_endpoint(mq().args(full))
+}
+
+/// Spawns `mq perf <kind> local tcp://127.0.0.1:0 <size> <count>` and reads its endpoint.
+fn spawn_perf_local(
+    kind: &[&str],
+    size: &usize,
+    count: u64,
+) -> (Reaper, String, BufReader<ChildStderr>) {
+    let (size, count) = (size.to_string(), count.to_string());
+    spawn_reading_endpoint(mq().args(kind).args(["tcp://127.0.0.1:0", &size, &count]))
+}
+
+fn spawn_reading_endpoint(command: &mut Command) -> (Reaper, String, BufReader<ChildStderr>) {
+    let mut child = command
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn mq");
+    let mut stderr = BufReader::new(child.stderr.take().expect("stderr"));
+    let mut line = String::new();
+    stderr.read_line(&mut line).expect("read stderr");
+    let endpoint = line
+        .trim()
+        .strip_prefix("mq: bound ")
+        .unwrap_or_else(|| panic!("expected the bound endpoint, got {line:?}"))
+        .to_owned();
+    (Reaper(Some(child)), endpoint, stderr)
+}
+
+fn finish(mut reaper: Reaper) -> Output {
+    wait(reaper.0.take().expect("child"))
+}
+
+fn libzmq(context: &zmq::Context, kind: zmq::SocketType) -> zmq::Socket {
+    let socket = context.socket(kind).expect("libzmq socket");
+    socket
+        .set_rcvtimeo(WAIT.as_millis() as i32)
+        .expect("rcvtimeo");
+    socket
+        .set_sndtimeo(WAIT.as_millis() as i32)
+        .expect("sndtimeo");
+    socket.set_linger(1000).expect("linger");
+    socket
+}
+
+fn bind_any(socket: &zmq::Socket) -> String {
+    socket.bind("tcp://127.0.0.1:*").expect("bind");
+    socket
+        .get_last_endpoint()
+        .expect("last endpoint")
+        .expect("utf-8 endpoint")
+}
+
+/// One multipart message in each format: a topic, an empty frame and binary bytes (text keeps
+/// to printable frames).
+struct Case {
+    format: &'static str,
+    frames: Vec<Vec<u8>>,
+    line: &'static str,
+}
+
+fn cases() -> Vec<Case> {
+    vec![
+        Case {
+            format: "text",
+            frames: vec![b"topic".to_vec(), b"".to_vec(), b"hello world".to_vec()],
+            line: "topic\t\thello world",
+        },
+        Case {
+            format: "hex",
+            frames: vec![b"topic".to_vec(), b"".to_vec(), vec![0, 1, 0xfe, 0xff]],
+            line: "746f706963\t\t0001feff",
+        },
+        Case {
+            format: "base64",
+            frames: vec![b"topic".to_vec(), b"".to_vec(), vec![0, 1, 0xfe, 0xff]],
+            line: "dG9waWM=\t\tAAH+/w==",
+        },
+        Case {
+            format: "json",
+            frames: vec![b"topic".to_vec(), b"".to_vec(), vec![0, 1, 0xfe, 0xff]],
+            line: r#"["topic","",{"base64":"AAH+/w=="}]"#,
+        },
+    ]
+}
+
+fn stdout_lines(output: &Output) -> Vec<String> {
+    String::from_utf8_lossy(&output.stdout)
+        .lines()
+        .map(str::to_owned)
+        .collect()
+}
+
+fn assert_success(output: &Output) {
+    assert!(
+        output.status.success(),
+        "mq exited with {:?}; stderr: {}",
+        output.status.code(),
+        String::from_utf8_lossy(&output.stderr)
+    );
+}
+
+#[test]
+fn sub_prints_what_a_libzmq_publisher_sends_in_every_format() {
+    for case in cases() {
+        let context = zmq::Context::new();
+        let publisher = libzmq(&context, zmq::PUB);
+        let endpoint = bind_any(&publisher);
+        let child = mq()
+            .args(["sub", "--connect", &endpoint, "--subscribe", "topic"])
+            .args([
+                "--format",
+                case.format,
+                "--count",
+                "3",
+                "--timeout",
+                MQ_TIMEOUT,
+            ])
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("spawn mq");
+        let mut reaper = Reaper(Some(child));
+        // A subscriber joins late (the slow joiner): publish until it has had three, and one
+        // message it did not subscribe to each time, which it must not print.
+        let deadline = Instant::now() + WAIT;
+        while reaper
+            .0
+            .as_mut()
+            .expect("child")
+            .try_wait()
+            .expect("try_wait")
+            .is_none()
+        {
+            assert!(
+                Instant::now() < deadline,
+                "{}: mq sub did not finish",
+                case.format
+            );
+            publisher.send("other\tnot subscribed", 0).expect("send");
+            publisher.send_multipart(&case.frames, 0).expect("send");
+            std::thread::sleep(Duration::from_millis(2));
+        }
+        let output = finish(reaper);
+        assert_success(&output);
+        assert_eq!(stdout_lines(&output), vec![case.line; 3], "{}", case.format);
+    }
+}
+
+#[test]
+fn pub_reaches_a_libzmq_subscriber() {
+    let context = zmq::Context::new();
+    let subscriber = libzmq(&context, zmq::SUB);
+    subscriber.set_subscribe(b"").expect("subscribe");
+    let endpoint = bind_any(&subscriber);
+    let mut child = mq()
+        .args([
+            "pub",
+            "--connect",
+            &endpoint,
+            "--wait-peers",
+            "1",
+            "--timeout",
+            MQ_TIMEOUT,
+        ])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn mq");
+    let mut stdin = child.stdin.take().expect("stdin");
+    let reaper = Reaper(Some(child));
+    // Lines until the subscription has reached the publisher (the first one arrives), then the
+    // one that counts.
+    subscriber.set_rcvtimeo(20).expect("rcvtimeo");
+    let deadline = Instant::now() + WAIT;
+    loop {
+        writeln!(stdin, "warm-up").expect("write");
+        stdin.flush().expect("flush");
+        if subscriber.recv_bytes(0).is_ok() {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "no message reached the subscriber"
+        );
+    }
+    writeln!(stdin, "news\tof the day").expect("write");
+    drop(stdin);
+    subscriber
+        .set_rcvtimeo(WAIT.as_millis() as i32)
+        .expect("rcvtimeo");
+    let frames = loop {
+        let frames = subscriber.recv_multipart(0).expect("the last line");
+        if frames != [b"warm-up".to_vec()] {
+            break frames;
+        }
+    };
+    assert_eq!(frames, [b"news".to_vec(), b"of the day".to_vec()]);
+    assert_success(&finish(reaper));
+}
+
+#[test]
+fn push_sends_each_line_to_a_libzmq_pull_in_every_format() {
+    for case in cases() {
+        let context = zmq::Context::new();
+        let pull = libzmq(&context, zmq::PULL);
+        let endpoint = bind_any(&pull);
+        let input = format!("{}\n{}\n", case.line, case.line);
+        let output = run(
+            &[
+                "push",
+                "--connect",
+                &endpoint,
+                "--format",
+                case.format,
+                "--timeout",
+                MQ_TIMEOUT,
+            ],
+            &input,
+        );
+        assert_success(&output);
+        for _ in 0..2 {
+            assert_eq!(
+                pull.recv_multipart(0).expect("recv"),
+                case.frames,
+                "{}",
+                case.format
+            );
+        }
+    }
+}
+
+#[test]
+fn pull_prints_what_a_libzmq_push_sends() {
+    let (reaper, endpoint, _stderr) = spawn_bound(&["pull", "--count", "2", "--format", "json"]);
+    let context = zmq::Context::new();
+    let push = libzmq(&context, zmq::PUSH);
+    push.connect(&endpoint).expect("connect");
+    push.send_multipart(["a", "b"], 0).expect("send");
+    push.send("c", 0).expect("send");
+    let output = finish(reaper);
+    assert_success(&output);
+    assert_eq!(stdout_lines(&output), [r#"["a","b"]"#, r#"["c"]"#]);
+}
+
+#[test]
+fn req_round_trips_with_a_libzmq_rep_in_every_format() {
+    for case in cases() {
+        let context = zmq::Context::new();
+        let rep = libzmq(&context, zmq::REP);
+        let endpoint = bind_any(&rep);
+        let echo = std::thread::spawn(move || {
+            for _ in 0..2 {
+                let request = rep.recv_multipart(0).expect("request");
+                rep.send_multipart(request, 0).expect("reply");
+            }
+        });
+        let input = format!("{}\n{}\n", case.line, case.line);
+        let output = run(
+            &[
+                "req",
+                "--connect",
+                &endpoint,
+                "--format",
+                case.format,
+                "--timeout",
+                MQ_TIMEOUT,
+            ],
+            &input,
+        );
+        assert_success(&output);
+        echo.join().expect("echo thread");
+        assert_eq!(stdout_lines(&output), vec![case.line; 2], "{}", case.format);
+    }
+}
+
+#[test]
+fn rep_answers_a_libzmq_req_with_input_lines_or_the_request() {
+    let (mut reaper, endpoint, _stderr) = spawn_bound(&["rep", "--count", "2"]);
+    {
+        let stdin = reaper
+            .0
+            .as_mut()
+            .expect("child")
+            .stdin
+            .as_mut()
+            .expect("stdin");
+        stdin
+            .write_all(b"first answer\nsecond answer\n")
+            .expect("write");
+    }
+    let context = zmq::Context::new();
+    let req = libzmq(&context, zmq::REQ);
+    req.connect(&endpoint).expect("connect");
+    for (question, answer) in [("one?", "first answer"), ("two?", "second answer")] {
+        req.send(question, 0).expect("send");
+        assert_eq!(req.recv_string(0).expect("recv").expect("utf-8"), answer);
+    }
+    let output = finish(reaper);
+    assert_success(&output);
+    assert_eq!(stdout_lines(&output), ["one?", "two?"]);
+
+    let (reaper, endpoint, _stderr) = spawn_bound(&["rep", "--echo", "--count", "1"]);
+    let req = libzmq(&context, zmq::REQ);
+    req.connect(&endpoint).expect("connect");
+    req.send_multipart(["x", "y"], 0).expect("send");
+    assert_eq!(
+        req.recv_multipart(0).expect("recv"),
+        [b"x".to_vec(), b"y".to_vec()]
+    );
+    assert_success(&finish(reaper));
+}
+
+/// The lines libzmq's local_thr prints, checked for shape and the figures that must match.
+fn assert_thr_report(stdout: &str, size: usize, count: u64) {
+    let lines: Vec<&str> = stdout.lines().collect();
+    assert_eq!(lines.len(), 4, "{stdout}");
+    assert_eq!(lines[0], format!("message size: {size} [B]"));
+    assert_eq!(lines[1], format!("message count: {count}"));
+    let rate: u64 = lines[2]
+        .strip_prefix("mean throughput: ")
+        .and_then(|l| l.strip_suffix(" [msg/s]"))
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("{}", lines[2]));
+    assert!(rate > 0, "{stdout}");
+    let megabits: f64 = lines[3]
+        .strip_prefix("mean throughput: ")
+        .and_then(|l| l.strip_suffix(" [Mb/s]"))
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("{}", lines[3]));
+    // The same figure in other units, as libzmq computes it (three decimals).
+    let expected = rate as f64 * size as f64 * 8.0 / 1e6;
+    assert!(
+        (megabits - expected).abs() <= expected * 1e-3 + 0.01,
+        "{stdout}"
+    );
+}
+
+#[test]
+fn perf_thr_remote_feeds_a_libzmq_local_thr() {
+    let (size, count) = (64, 20_000u64);
+    let context = zmq::Context::new();
+    let pull = libzmq(&context, zmq::PULL);
+    let endpoint = bind_any(&pull);
+    let local = std::thread::spawn(move || {
+        for _ in 0..count {
+            assert_eq!(pull.recv_bytes(0).expect("recv").len(), size);
+        }
+    });
+    let output = run(
+        &[
+            "perf",
+            "thr",
+            "remote",
+            &endpoint,
+            &size.to_string(),
+            &count.to_string(),
+        ],
+        "",
+    );
+    assert_success(&output);
+    assert!(output.stdout.is_empty(), "remote_thr prints nothing");
+    local
+        .join()
+        .expect("local_thr replica received every message");
+}
+
+#[test]
+fn perf_thr_local_measures_a_libzmq_remote_thr() {
+    let (size, count) = (100, 20_000u64);
+    let (reaper, endpoint, _stderr) = spawn_perf_local(&["perf", "thr", "local"], &size, count);
+    let context = zmq::Context::new();
+    let push = libzmq(&context, zmq::PUSH);
+    push.connect(&endpoint).expect("connect");
+    let payload = vec![7u8; size];
+    for _ in 0..count {
+        push.send(&payload, 0).expect("send");
+    }
+    let output = finish(reaper);
+    assert_success(&output);
+    assert_thr_report(&String::from_utf8_lossy(&output.stdout), size, count);
+}
+
+#[test]
+fn perf_lat_remote_times_round_trips_through_a_libzmq_local_lat() {
+    let (size, count) = (64, 2_000u64);
+    let context = zmq::Context::new();
+    let rep = libzmq(&context, zmq::REP);
+    let endpoint = bind_any(&rep);
+    let local = std::thread::spawn(move || {
+        for _ in 0..count {
+            let message = rep.recv_bytes(0).expect("recv");
+            assert_eq!(message.len(), size);
+            rep.send(message, 0).expect("send");
+        }
+    });
+    let output = run(
+        &[
+            "perf",
+            "lat",
+            "remote",
+            &endpoint,
+            &size.to_string(),
+            &count.to_string(),
+        ],
+        "",
+    );
+    assert_success(&output);
+    local.join().expect("local_lat replica");
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let lines: Vec<&str> = stdout.lines().collect();
+    assert_eq!(lines[0], format!("message size: {size} [B]"), "{stdout}");
+    assert_eq!(lines[1], format!("roundtrip count: {count}"), "{stdout}");
+    let average: f64 = lines[2]
+        .strip_prefix("average latency: ")
+        .and_then(|l| l.strip_suffix(" [us]"))
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("{stdout}"));
+    assert!(average > 0.0, "{stdout}");
+    assert!(lines[3].starts_with("round trip: min "), "{stdout}");
+    assert!(lines[3].contains(" p99.9 "), "{stdout}");
+}
+
+#[test]
+fn perf_lat_local_echoes_for_a_libzmq_remote_lat() {
+    let (size, count) = (32, 500u64);
+    let (reaper, endpoint, _stderr) = spawn_perf_local(&["perf", "lat", "local"], &size, count);
+    let context = zmq::Context::new();
+    let req = libzmq(&context, zmq::REQ);
+    req.connect(&endpoint).expect("connect");
+    let payload = vec![1u8; size];
+    for _ in 0..count {
+        req.send(&payload, 0).expect("send");
+        assert_eq!(req.recv_bytes(0).expect("echo"), payload);
+    }
+    assert_success(&finish(reaper));
+}
+
+#[test]
+fn a_wrong_message_size_is_a_one_line_failure() {
+    let context = zmq::Context::new();
+    let rep = libzmq(&context, zmq::REP);
+    let endpoint = bind_any(&rep);
+    let local = std::thread::spawn(move || {
+        let message = rep.recv_bytes(0).expect("recv");
+        rep.send(&message[..1], 0).expect("send a short reply");
+    });
+    let output = run(&["perf", "lat", "remote", &endpoint, "8", "10"], "");
+    local.join().expect("replica");
+    assert_eq!(output.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(
+        stderr.trim_end(),
+        "mq: message of incorrect size received: 1 bytes, 8 expected"
+    );
+}
+
+#[test]
+fn help_lists_every_command_the_exit_codes_and_examples() {
+    let output = mq().arg("--help").output().expect("mq --help");
+    assert_success(&output);
+    let help = String::from_utf8_lossy(&output.stdout);
+    for command in [
+        "pub", "sub", "xpub", "xsub", "push", "pull", "req", "rep", "dealer", "router", "pair",
+        "monitor", "proxy", "keygen", "perf",
+    ] {
+        assert!(
+            help.lines()
+                .any(|l| l.trim_start().starts_with(&format!("{command} "))),
+            "{command} missing from:\n{help}"
+        );
+    }
+    assert!(help.contains("Exit codes: 0 done; 1"), "{help}");
+    assert!(help.contains("Examples:"), "{help}");
+    for command in [
+        "pub", "sub", "xpub", "xsub", "push", "pull", "req", "rep", "dealer", "router", "pair",
+        "monitor", "proxy", "keygen",
+    ] {
+        let output = mq().args([command, "--help"]).output().expect("help");
+        assert_success(&output);
+        let text = String::from_utf8_lossy(&output.stdout);
+        let example = text
+            .split_once("Example:\n  ")
+            .map(|(_, rest)| rest.lines().next().unwrap_or_default());
+        assert!(
+            example.is_some_and(|line| line.contains("mq ")),
+            "{command}:\n{text}"
+        );
+    }
+    for command in ["thr", "lat"] {
+        let output = mq()
+            .args(["perf", command, "--help"])
+            .output()
+            .expect("help");
+        assert!(
+            String::from_utf8_lossy(&output.stdout).contains("libzmq"),
+            "{command}"
+        );
+    }
+}
+
+/// Bad input: one line on stderr, starting `mq: ` or clap's `error: `, and the documented code.
+fn assert_one_line_error(args: &[&str], code: i32, starts_with: &str) {
+    let output = run(args, "");
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(code), "{args:?}: {stderr}");
+    let first = stderr.lines().next().unwrap_or_default();
+    assert!(first.starts_with(starts_with), "{args:?}: {stderr}");
+    if starts_with.starts_with("mq:") {
+        assert_eq!(stderr.lines().count(), 1, "{args:?}: {stderr}");
+    }
+}
+
+#[test]
+fn bad_endpoints_options_and_timeouts_get_one_line_and_their_exit_code() {
+    assert_one_line_error(
+        &["push", "--connect", "nonsense://x"],
+        2,
+        "mq: connect nonsense://x: invalid endpoint: ",
+    );
+    assert_one_line_error(
+        &["pull", "--bind", "tcp://127.0.0.1:99999"],
+        2,
+        "mq: bind tcp://127.0.0.1:99999: invalid endpoint",
+    );
+    assert_one_line_error(&["push"], 2, "mq: give the PUSH socket an endpoint");
+    assert_one_line_error(
+        &["pull", "--bind", "tcp://127.0.0.1:0", "--subscribe", "x"],
+        2,
+        "mq: --subscribe is for a sub socket",
+    );
+    assert_one_line_error(
+        &[
+            "dealer",
+            "--connect",
+            "tcp://127.0.0.1:1",
+            "--curve-serverkey",
+            "short",
+        ],
+        2,
+        "mq: --curve-serverkey: ",
+    );
+    assert_one_line_error(
+        &["monitor", "tcp://127.0.0.1:1", "--type", "fish"],
+        2,
+        "mq: unknown socket type \"fish\"",
+    );
+    // clap's own errors: also exit code 2.
+    assert_one_line_error(&["push", "--hwm", "lots"], 2, "error: invalid value 'lots'");
+    assert_one_line_error(&["frobnicate"], 2, "error: unrecognized subcommand");
+    // Nothing arrives: 3.
+    assert_one_line_error(
+        &[
+            "pull",
+            "--bind",
+            "tcp://127.0.0.1:0",
+            "--timeout",
+            "0.2",
+            "--quiet",
+        ],
+        3,
+        "mq: nothing arrived within the timeout",
+    );
+    // A port in use: a failure, 1.
+    let context = zmq::Context::new();
+    let taken = libzmq(&context, zmq::PULL);
+    let endpoint = bind_any(&taken);
+    assert_one_line_error(
+        &["pull", "--bind", &endpoint],
+        1,
+        &format!("mq: bind {endpoint}: cannot bind {endpoint}: "),
+    );
+}
+
+#[test]
+fn bad_input_lines_name_the_line() {
+    let context = zmq::Context::new();
+    let pull = libzmq(&context, zmq::PULL);
+    let endpoint = bind_any(&pull);
+    let output = run(
+        &[
+            "push",
+            "--connect",
+            &endpoint,
+            "--format",
+            "hex",
+            "--timeout",
+            MQ_TIMEOUT,
+        ],
+        "00ff\nnot hex\n",
+    );
+    assert_eq!(output.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.starts_with("mq: input line 2: not hexadecimal"),
+        "{stderr}"
+    );
+    assert_eq!(
+        pull.recv_bytes(0).expect("the good line went out"),
+        [0x00, 0xff]
+    );
+}
+
+#[test]
+fn monitor_shows_the_handshake_and_the_peers_metadata() {
+    let context = zmq::Context::new();
+    let router = libzmq(&context, zmq::ROUTER);
+    let endpoint = bind_any(&router);
+    let output = run(
+        &[
+            "monitor",
+            &endpoint,
+            "--type",
+            "dealer",
+            "--count",
+            "2",
+            "--timeout",
+            MQ_TIMEOUT,
+        ],
+        "",
+    );
+    assert_success(&output);
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(stdout.contains(" CONNECTED "), "{stdout}");
+    assert!(stdout.contains(" HANDSHAKE_SUCCEEDED "), "{stdout}");
+    assert!(stdout.contains("Socket-Type: ROUTER"), "{stdout}");
+
+    // A peer that refuses us: the event says why.
+    let publisher = libzmq(&context, zmq::PUB);
+    let endpoint = bind_any(&publisher);
+    let output = run(
+        &[
+            "monitor",
+            &endpoint,
+            "--type",
+            "dealer",
+            "--count",
+            "3",
+            "--timeout",
+            MQ_TIMEOUT,
+        ],
+        "",
+    );
+    assert_success(&output);
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        stdout.contains("HANDSHAKE_FAILED") || stdout.contains("DISCONNECTED"),
+        "{stdout}"
+    );
+    assert!(stdout.contains("PUB"), "{stdout}");
+}
+
+#[test]
+fn keygen_prints_a_z85_keypair_that_belongs_together() {
+    let output = mq().arg("keygen").output().expect("keygen");
+    assert_success(&output);
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let public = stdout
+        .lines()
+        .find_map(|l| l.strip_prefix("public: "))
+        .expect("public line");
+    let secret = stdout
+        .lines()
+        .find_map(|l| l.strip_prefix("secret: "))
+        .expect("secret line");
+    assert_eq!((public.len(), secret.len()), (40, 40), "{stdout}");
+    let derived = monocoque::curve::CurveSecretKey::from_z85(secret)
+        .expect("secret key")
+        .public_key();
+    assert_eq!(derived.to_z85(), public);
+}
+
+#[test]
+fn proxy_carries_libzmq_requests_to_a_libzmq_worker() {
+    let mut child = mq()
+        .args(["proxy", "tcp://127.0.0.1:0", "tcp://127.0.0.1:0"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn mq");
+    let mut stderr = BufReader::new(child.stderr.take().expect("stderr"));
+    let reaper = Reaper(Some(child));
+    let mut bound = Vec::new();
+    for _ in 0..2 {
+        let mut line = String::new();
+        stderr.read_line(&mut line).expect("read stderr");
+        bound.push(line.trim().rsplit(' ').next().expect("endpoint").to_owned());
+    }
+    let context = zmq::Context::new();
+    let worker = libzmq(&context, zmq::REP);
+    worker.connect(&bound[1]).expect("connect worker");
+    let client = libzmq(&context, zmq::REQ);
+    client.connect(&bound[0]).expect("connect client");
+    for n in 0..3 {
+        client.send(&format!("job {n}"), 0).expect("send");
+        let job = worker.recv_string(0).expect("recv").expect("utf-8");
+        worker.send(&format!("{job} done"), 0).expect("reply");
+        assert_eq!(
+            client.recv_string(0).expect("reply").expect("utf-8"),
+            format!("job {n} done")
+        );
+    }
+    drop(reaper);
+}
+
+#[test]
+fn curve_keys_from_keygen_secure_a_request_and_reply() {
+    let output = mq().arg("keygen").output().expect("keygen");
+    let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
+    let key = |name: &str| {
+        stdout
+            .lines()
+            .find_map(|l| l.strip_prefix(name))
+            .expect("key line")
+            .to_owned()
+    };
+    let (public, secret) = (key("public: "), key("secret: "));
+    let (reaper, endpoint, _stderr) = spawn_bound(&[
+        "rep",
+        "--echo",
+        "--count",
+        "1",
+        "--curve-secretkey",
+        &secret,
+    ]);
+    let output = run(
+        &[
+            "req",
+            "--connect",
+            &endpoint,
+            "--curve-serverkey",
+            &public,
+            "--timeout",
+            MQ_TIMEOUT,
+        ],
+        "secret message\n",
+    );
+    assert_success(&output);
+    assert_eq!(stdout_lines(&output), ["secret message"]);
+    assert_success(&finish(reaper));
+
+    // The wrong server key: the handshake never completes, and the client gives up.
+    let (reaper, endpoint, _stderr) = spawn_bound(&[
+        "rep",
+        "--echo",
+        "--count",
+        "1",
+        "--curve-secretkey",
+        &secret,
+    ]);
+    let wrong = monocoque::curve::CurveKeyPair::generate().public.to_z85();
+    let output = run(
+        &[
+            "req",
+            "--connect",
+            &endpoint,
+            "--curve-serverkey",
+            &wrong,
+            "--timeout",
+            "0.5",
+        ],
+        "secret message\n",
+    );
+    assert_eq!(output.status.code(), Some(3));
+    drop(reaper);
+}
