@@ -700,6 +700,7 @@ fn monitor_shows_the_handshake_and_the_peers_metadata() {
     assert!(stdout.contains(" CONNECTED "), "{stdout}");
     assert!(stdout.contains(" HANDSHAKE_SUCCEEDED "), "{stdout}");
     assert!(stdout.contains("Socket-Type: ROUTER"), "{stdout}");
+    assert!(stdout.contains("(mechanism: NULL, ZMTP 3."), "{stdout}");
 
     // A peer that refuses us: the event says why.
     let publisher = libzmq(&context, zmq::PUB);

@@ -274,7 +274,7 @@ pub(crate) struct PerfArgs {
     pub(crate) size: usize,
     /// Messages (thr) or round trips (lat).
     pub(crate) count: u64,
-    /// Hide the progress bar (it is hidden anyway when stderr is not a terminal).
+    /// Hide the progress bar (hidden anyway when stdout or stderr is not a terminal).
     #[arg(long)]
     pub(crate) no_progress: bool,
 }

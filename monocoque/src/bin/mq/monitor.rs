@@ -50,6 +50,9 @@ pub(crate) fn run(args: &MonitorArgs) -> Result<(), Failure> {
             }
         };
         print_event(started, &event);
+        if event.kind == MonitorEventKind::HandshakeSucceeded {
+            print_greeting(&handle, &event);
+        }
         seen += 1;
     }
     handle.stop();
@@ -77,6 +80,23 @@ fn print_event(started: Instant, event: &MonitorEvent) {
         for (name, value) in metadata.iter() {
             println!("            {name}: {}", printable(value));
         }
+    }
+}
+
+/// The peer's security mechanism and ZMTP version, from the socket's list of peers: the peer the
+/// event names by routing id, or the only one. Nothing if it has already gone.
+fn print_greeting(handle: &Handle, event: &MonitorEvent) {
+    let Ok(peers) = handle.peers() else { return };
+    let peer = match &event.routing_id {
+        Some(id) => peers.iter().find(|p| p.routing_id == id),
+        None if peers.len() == 1 => peers.first(),
+        None => None,
+    };
+    if let Some(peer) = peer {
+        println!(
+            "            (mechanism: {}, ZMTP {})",
+            peer.info.mechanism, peer.info.version
+        );
     }
 }
 

@@ -41,9 +41,10 @@ fn check(args: &PerfArgs) -> Result<(), Failure> {
     Ok(())
 }
 
-/// A progress bar on stderr for `total` steps, or a hidden one when stderr is not a terminal.
+/// A progress bar on stderr for `total` steps, or a hidden one when the output goes to a file or
+/// a pipe (a script reads the report, not the bar).
 fn progress(args: &PerfArgs, total: u64, what: &str) -> ProgressBar {
-    if args.no_progress || !std::io::stderr().is_terminal() {
+    if args.no_progress || !std::io::stdout().is_terminal() || !std::io::stderr().is_terminal() {
         return ProgressBar::hidden();
     }
     let bar = ProgressBar::new(total);
