@@ -841,3 +841,96 @@ fn curve_keys_from_keygen_secure_a_request_and_reply() {
     assert_eq!(output.status.code(), Some(3));
     drop(reaper);
 }
+
+#[test]
+fn router_prints_the_sender_and_replies_to_the_peer_a_line_names() {
+    let (mut reaper, endpoint, _stderr) = spawn_bound(&["router"]);
+    let context = zmq::Context::new();
+    let dealer = libzmq(&context, zmq::DEALER);
+    dealer.set_identity(b"client-1").expect("identity");
+    dealer.connect(&endpoint).expect("connect");
+    dealer.send("hello", 0).expect("send");
+    let child = reaper.0.as_mut().expect("child");
+    let mut stdout = BufReader::new(child.stdout.take().expect("stdout"));
+    let mut line = String::new();
+    stdout.read_line(&mut line).expect("read stdout");
+    assert_eq!(line, "client-1\thello\n");
+    // The reply names the peer in its first frame; closing the input ends the ROUTER.
+    let mut stdin = child.stdin.take().expect("stdin");
+    writeln!(stdin, "client-1\thi back").expect("write");
+    drop(stdin);
+    assert_eq!(
+        dealer.recv_string(0).expect("reply").expect("utf-8"),
+        "hi back"
+    );
+    assert_success(&finish(reaper));
+}
+
+#[test]
+fn option_values_may_start_with_a_hyphen() {
+    // One Z85 key in 85 starts with `-`: take keypairs until the public key does.
+    let keys = (0..100_000)
+        .map(|_| monocoque::curve::CurveKeyPair::generate())
+        .find(|k| k.public.to_z85().starts_with('-'))
+        .expect("a public key starting with '-'");
+    let (public, secret) = (keys.public.to_z85(), keys.secret.to_z85().to_string());
+    let (reaper, endpoint, _stderr) = spawn_bound(&[
+        "rep",
+        "--echo",
+        "--count",
+        "1",
+        "--curve-secretkey",
+        &secret,
+    ]);
+    let output = run(
+        &[
+            "req",
+            "--connect",
+            &endpoint,
+            "--curve-serverkey",
+            &public,
+            "--timeout",
+            MQ_TIMEOUT,
+        ],
+        "-starts with a hyphen\n",
+    );
+    assert_success(&output);
+    assert_eq!(stdout_lines(&output), ["-starts with a hyphen"]);
+    assert_success(&finish(reaper));
+
+    let context = zmq::Context::new();
+    let publisher = libzmq(&context, zmq::PUB);
+    let endpoint = bind_any(&publisher);
+    let child = mq()
+        .args([
+            "sub",
+            "--connect",
+            &endpoint,
+            "--subscribe",
+            "-x",
+            "--delimiter",
+            "-",
+        ])
+        .args(["--count", "1", "--timeout", MQ_TIMEOUT])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn mq");
+    let mut reaper = Reaper(Some(child));
+    let deadline = Instant::now() + WAIT;
+    while reaper
+        .0
+        .as_mut()
+        .expect("child")
+        .try_wait()
+        .expect("try_wait")
+        .is_none()
+    {
+        assert!(Instant::now() < deadline, "mq sub did not finish");
+        publisher.send_multipart(["-x", "y"], 0).expect("send");
+        std::thread::sleep(Duration::from_millis(2));
+    }
+    let output = finish(reaper);
+    assert_success(&output);
+    assert_eq!(stdout_lines(&output), ["-x-y"]);
+}

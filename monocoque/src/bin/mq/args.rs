@@ -134,7 +134,13 @@ pub(crate) struct SocketArgs {
     #[arg(short, long, value_enum, default_value_t = Format::Text)]
     pub(crate) format: Format,
     /// The string between the frames of a multipart message, in and out (text, hex, base64).
-    #[arg(short, long, default_value = "\t", hide_default_value = true)]
+    #[arg(
+        short,
+        long,
+        default_value = "\t",
+        hide_default_value = true,
+        allow_hyphen_values = true
+    )]
     pub(crate) delimiter: String,
     /// Send all of stdin as one message (a file), instead of a message per line.
     #[arg(long)]
@@ -155,10 +161,10 @@ pub(crate) struct SocketArgs {
     #[arg(long, value_name = "MS", default_value_t = 0)]
     pub(crate) settle: u64,
     /// SUB: a topic prefix to subscribe to (repeatable; default: everything).
-    #[arg(short, long, value_name = "PREFIX")]
+    #[arg(short, long, value_name = "PREFIX", allow_hyphen_values = true)]
     pub(crate) subscribe: Vec<String>,
     /// The socket's routing id (ZMQ_ROUTING_ID).
-    #[arg(long, value_name = "ID")]
+    #[arg(long, value_name = "ID", allow_hyphen_values = true)]
     pub(crate) identity: Option<String>,
     /// REP: reply with each request instead of with input lines.
     #[arg(long)]
@@ -200,13 +206,14 @@ pub(crate) struct OptionArgs {
     #[arg(long, value_name = "BYTES")]
     pub(crate) max_message_size: Option<u64>,
     /// PLAIN client: USER:PASSWORD.
-    #[arg(long, value_name = "USER:PASSWORD")]
+    #[arg(long, value_name = "USER:PASSWORD", allow_hyphen_values = true)]
     pub(crate) plain: Option<String>,
     /// CURVE client: the server's public key (Z85); this side uses a new keypair.
-    #[arg(long, value_name = "Z85")]
+    // Z85 keys may start with `-`.
+    #[arg(long, value_name = "Z85", allow_hyphen_values = true)]
     pub(crate) curve_serverkey: Option<String>,
     /// CURVE server: this side's secret key (Z85), from `mq keygen`.
-    #[arg(long, value_name = "Z85")]
+    #[arg(long, value_name = "Z85", allow_hyphen_values = true)]
     pub(crate) curve_secretkey: Option<String>,
 }
 
