@@ -1,6 +1,7 @@
 //! omq-tokio: `Context::new()` (its default: one owned IO thread running a current-thread tokio
 //! runtime) with `Options::default()`, the application future run inline on that thread with
-//! `Context::block_on`, as the crate's documentation shows for a plain `fn main`.
+//! `Context::block_on`, as the crate's documentation shows for a plain `fn main`; or, with
+//! MONOCOQUE_BENCH_OMQ=current, `Context::current()` on a current-thread tokio runtime.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -13,6 +14,18 @@ use crate::common::{self, BoxError, Latencies, QUIT, SubStats};
 use crate::spec::{Config, Kind, Role};
 
 pub fn run(config: &Config) -> Result<(), BoxError> {
+    // MONOCOQUE_BENCH_OMQ=current: its other mode, `Context::current()` on the caller's
+    // current-thread tokio runtime (no I/O thread of its own).
+    if std::env::var("MONOCOQUE_BENCH_OMQ").as_deref() == Ok("current") {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()?;
+        let config = config.clone();
+        return runtime.block_on(async move {
+            let context = Context::current();
+            role(&context, &config).await
+        });
+    }
     let context = Context::new();
     let config = config.clone();
     let ctx = context.clone();
