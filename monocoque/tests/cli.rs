@@ -934,3 +934,134 @@ fn option_values_may_start_with_a_hyphen() {
     assert_success(&output);
     assert_eq!(stdout_lines(&output), ["-x-y"]);
 }
+
+/// An endpoint nobody listens on (a path no one binds), to connect to without a peer.
+fn nowhere() -> String {
+    format!(
+        "ipc://{}/mq-cli-test-nowhere-{}.sock",
+        std::env::temp_dir().display(),
+        std::process::id()
+    )
+}
+
+#[test]
+fn a_timeout_bounds_the_wait_for_a_peer_before_sending() {
+    for socket in ["push", "pub", "req", "dealer"] {
+        let started = Instant::now();
+        let output = run(
+            &[socket, "--connect", &nowhere(), "--timeout", "0.3"],
+            "hi\n",
+        );
+        assert_eq!(output.status.code(), Some(3), "{socket}");
+        assert_eq!(
+            String::from_utf8_lossy(&output.stderr).trim_end(),
+            "mq: no peer connected within the timeout",
+            "{socket}"
+        );
+        assert!(started.elapsed() < WAIT, "{socket}");
+    }
+}
+
+#[test]
+fn a_bad_input_line_ends_a_two_way_socket_at_once_with_its_error() {
+    let context = zmq::Context::new();
+    let router = libzmq(&context, zmq::ROUTER);
+    let endpoint = bind_any(&router);
+    for extra in [
+        &[][..],
+        &["--count", "1"][..],
+        &["--timeout", MQ_TIMEOUT][..],
+    ] {
+        let mut args = vec!["dealer", "--connect", &endpoint, "--format", "hex"];
+        args.extend(extra);
+        let output = run(&args, "zz\n");
+        assert_eq!(output.status.code(), Some(2), "{extra:?}");
+        assert!(
+            String::from_utf8_lossy(&output.stderr)
+                .starts_with("mq: input line 1: not hexadecimal"),
+            "{extra:?}: {}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+    }
+}
+
+#[test]
+fn without_a_count_a_quiet_spell_after_arrivals_ends_the_run_with_success() {
+    let context = zmq::Context::new();
+    let pair = libzmq(&context, zmq::PAIR);
+    let endpoint = bind_any(&pair);
+    let answer = std::thread::spawn(move || {
+        let message = pair.recv_string(0).expect("recv").expect("utf-8");
+        pair.send(&format!("re: {message}"), 0).expect("send");
+    });
+    let mut child = mq()
+        .args(["pair", "--connect", &endpoint, "--timeout", "0.5"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn mq");
+    // The input stays open: the run ends on the quiet spell, not on the input's end.
+    let mut stdin = child.stdin.take().expect("stdin");
+    writeln!(stdin, "hi").expect("write");
+    let output = wait(child);
+    drop(stdin);
+    answer.join().expect("peer");
+    assert_success(&output);
+    assert_eq!(stdout_lines(&output), ["re: hi"]);
+
+    // Nothing at all: a timeout.
+    let output = run(
+        &[
+            "pull",
+            "--bind",
+            "tcp://127.0.0.1:0",
+            "--timeout",
+            "0.2",
+            "--quiet",
+        ],
+        "",
+    );
+    assert_eq!(output.status.code(), Some(3));
+}
+
+#[test]
+fn input_that_is_not_a_message_is_a_usage_error() {
+    let context = zmq::Context::new();
+    let pull = libzmq(&context, zmq::PULL);
+    let endpoint = bind_any(&pull);
+    let output = run(
+        &[
+            "push",
+            "--connect",
+            &endpoint,
+            "--format",
+            "json",
+            "--timeout",
+            MQ_TIMEOUT,
+        ],
+        "[]\n",
+    );
+    assert_eq!(output.status.code(), Some(2));
+    assert!(
+        String::from_utf8_lossy(&output.stderr)
+            .contains("input line 1: a message has at least one frame")
+    );
+
+    let mut child = mq()
+        .args(["push", "--connect", &endpoint, "--timeout", MQ_TIMEOUT])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn mq");
+    child
+        .stdin
+        .take()
+        .expect("stdin")
+        .write_all(b"\xff\xfe\n")
+        .expect("write");
+    let output = wait(child);
+    assert_eq!(output.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&output.stderr).contains("binary input: --raw"));
+}

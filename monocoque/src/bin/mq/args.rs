@@ -7,8 +7,8 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 use crate::format::Format;
 
 const AFTER_HELP: &str = "\
-Exit codes: 0 done; 1 a socket or I/O failure; 2 a bad argument, endpoint or option;
-3 --timeout passed before --count messages arrived.
+Exit codes: 0 done; 1 a socket or I/O failure; 2 a bad argument, endpoint, option or input
+line; 3 --timeout passed (no peer to send to, nothing arrived, or --count not reached).
 
 Examples:
   mq sub --connect tcp://localhost:5556 --subscribe weather. --count 10
@@ -151,7 +151,8 @@ pub(crate) struct SocketArgs {
     /// Stop after COUNT messages received (or sent, for PUB and PUSH).
     #[arg(short = 'n', long)]
     pub(crate) count: Option<u64>,
-    /// Give up (exit code 3) when nothing arrives for SECONDS.
+    /// Bound every wait: for a first peer before sending, for each arrival (exit 3 if nothing
+    /// came, or --count was not reached), and the linger at exit.
     #[arg(short, long, value_name = "SECONDS")]
     pub(crate) timeout: Option<f64>,
     /// Before the first send, wait until N peers are connected (bounded by --timeout).

@@ -58,6 +58,9 @@ fn decode_json(line: &str) -> Result<Message, String> {
     let value: Value =
         serde_json::from_str(line).map_err(|e| format!("not a JSON line ({e}): {line:?}"))?;
     match value {
+        Value::Array(frames) if frames.is_empty() => {
+            Err("a message has at least one frame: [] is empty".to_owned())
+        }
         Value::Array(frames) => frames
             .into_iter()
             .map(json_frame)
@@ -168,6 +171,7 @@ mod tests {
         assert!(error.contains("\"zz\""), "{error}");
         assert!(decode(Format::Base64, "\t", "!!!").is_err());
         assert!(decode(Format::Json, "", "[1]").is_err());
+        assert!(decode(Format::Json, "", "[]").is_err());
         assert!(decode(Format::Json, "", "{").is_err());
         assert!(decode(Format::Json, "", r#"[{"base64": "AA==", "x": 1}]"#).is_err());
     }

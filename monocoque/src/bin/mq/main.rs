@@ -50,6 +50,14 @@ impl Failure {
         }
     }
 
+    /// Not a failure: the run ends here with exit code 0 (stdout was closed by its reader).
+    pub(crate) fn done() -> Self {
+        Self {
+            code: 0,
+            message: String::new(),
+        }
+    }
+
     /// `error` while doing `what` (for example "bind tcp://*:5555").
     pub(crate) fn from_error(what: &str, error: &Error) -> Self {
         let mut message = format!("{what}: {error}");
@@ -88,6 +96,7 @@ fn main() -> ExitCode {
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
+        Err(failure) if failure.code == 0 => ExitCode::SUCCESS,
         Err(failure) => {
             eprintln!("mq: {}", failure.message);
             ExitCode::from(failure.code)

@@ -3,7 +3,7 @@
 //! histogram and a progress bar on a terminal.
 
 use std::io::IsTerminal;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use bytes::Bytes;
 use hdrhistogram::Histogram;
@@ -80,15 +80,22 @@ async fn local_thr(args: &PerfArgs) -> Result<(), Failure> {
     // On stderr: stdout is libzmq's report, line for line.
     eprintln!("mq: bound {bound}");
     let bar = progress(args, args.count, "received");
+    // As libzmq's: the clock starts when the first message is in.
+    let first = pull
+        .recv()
+        .await
+        .map_err(|e| failed("receive")(Error::Recv(e)))?;
+    if first.byte_len() != args.size {
+        return Err(wrong_size(args.size, first.byte_len()));
+    }
+    let started = Instant::now();
     let mut batch = Vec::with_capacity(256);
-    let mut received = 0u64;
-    let mut started = None;
+    let mut received = 1u64;
     while received < args.count {
         let room = (args.count - received).min(256) as usize;
         pull.recv_many(&mut batch, room)
             .await
             .map_err(|e| failed("receive")(Error::Recv(e)))?;
-        started.get_or_insert_with(Instant::now);
         for message in batch.drain(..) {
             if message.byte_len() != args.size {
                 return Err(wrong_size(args.size, message.byte_len()));
@@ -100,7 +107,7 @@ async fn local_thr(args: &PerfArgs) -> Result<(), Failure> {
         }
     }
     bar.finish_and_clear();
-    let elapsed = started.map_or(Duration::ZERO, |s| s.elapsed());
+    let elapsed = started.elapsed();
     let micros = (elapsed.as_micros() as f64).max(1.0);
     let throughput = args.count as f64 / micros * 1e6;
     let megabits = throughput * args.size as f64 * 8.0 / 1e6;

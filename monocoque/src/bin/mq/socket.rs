@@ -86,9 +86,20 @@ pub(crate) fn run(socket_type: SocketType, args: &SocketArgs) -> Result<(), Fail
         Role::Reply => reply(&handle, io, args, timeout),
         Role::Both => both(&handle, io, args, timeout),
     };
-    // What is queued goes out within the linger time before the process ends, as zmq_close.
+    // What is queued goes out within the linger time before the process ends, as zmq_close;
+    // with --timeout, for at most that long.
+    if let Some(timeout) = timeout {
+        let linger = match args.options.linger {
+            n if n < 0 => timeout,
+            n => timeout.min(Duration::from_millis(n.unsigned_abs())),
+        };
+        let _ = handle.set_options(move |o| o.linger(Some(linger)));
+    }
     handle.shutdown();
-    result
+    match result {
+        Err(failure) if failure.code == 0 => Ok(()),
+        result => result,
+    }
 }
 
 /// Input lines, the output and the format between them and messages.
@@ -146,17 +157,19 @@ impl Io {
                 let mut line = String::new();
                 *number += 1;
                 let read = reader.read_line(&mut line).map_err(|e| {
-                    Failure::failed(format!(
+                    let message = format!(
                         "input line {number}: {e} (binary input: --raw, or --format hex or base64)"
-                    ))
+                    );
+                    match e.kind() {
+                        std::io::ErrorKind::InvalidData => Failure::usage(message),
+                        _ => Failure::failed(message),
+                    }
                 })?;
                 if read == 0 {
                     return Ok(None);
                 }
-                let line = line
-                    .strip_suffix('\n')
-                    .map(|l| l.strip_suffix('\r').unwrap_or(l))
-                    .unwrap_or(&line);
+                let line = line.strip_suffix('\n').unwrap_or(&line);
+                let line = line.strip_suffix('\r').unwrap_or(line);
                 format::decode(self.format, &self.delimiter, line)
                     .map(Some)
                     .map_err(|e| Failure::usage(format!("input line {number}: {e}")))
@@ -174,18 +187,22 @@ fn print_line(line: &str) -> Result<(), Failure> {
     let mut out = std::io::stdout().lock();
     match writeln!(out, "{line}").and_then(|()| out.flush()) {
         Ok(()) => Ok(()),
-        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => std::process::exit(0),
+        // Whoever read the output has gone: stop as if done.
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Err(Failure::done()),
         Err(e) => Err(Failure::failed(format!("writing output: {e}"))),
     }
 }
 
-/// Waits for `--wait-peers` peers and `--settle`, within `timeout`.
+/// Waits for `--wait-peers` peers (with `--timeout` alone, for one) and `--settle`, within
+/// `timeout`: without a peer, a send would wait in the queue past any timeout, or be dropped at
+/// exit.
 fn wait_for_peers(
     handle: &Handle,
     args: &SocketArgs,
     timeout: Option<Duration>,
 ) -> Result<(), Failure> {
-    if let Some(wanted) = args.wait_peers {
+    let wanted = args.wait_peers.or(timeout.map(|_| 1));
+    if let Some(wanted) = wanted {
         let deadline = timeout.map(|t| Instant::now() + t);
         loop {
             let peers = handle
@@ -195,12 +212,19 @@ fn wait_for_peers(
                 break;
             }
             if deadline.is_some_and(|d| Instant::now() >= d) {
-                return Err(Failure::timeout(format!(
-                    "{peers} of {wanted} peers connected within the timeout"
-                )));
+                return Err(Failure::timeout(if wanted == 1 {
+                    "no peer connected within the timeout".to_owned()
+                } else {
+                    format!("{peers} of {wanted} peers connected within the timeout")
+                }));
             }
-            // A peer's handshake wakes this; the short bound re-reads the count meanwhile.
-            let _ = handle.wait_connected(Some(Duration::from_millis(20)));
+            if peers == 0 {
+                // The first peer's handshake wakes this.
+                let _ = handle.wait_connected(Some(Duration::from_millis(20)));
+            } else {
+                // wait_connected returns at once while any peer is connected.
+                std::thread::sleep(Duration::from_millis(10));
+            }
         }
     }
     if args.settle > 0 {
@@ -256,7 +280,10 @@ fn receive_all(
 ) -> Result<(), Failure> {
     let mut received = 0;
     while args.count.is_none_or(|count| received < count) {
-        let message = receive(handle, timeout)?;
+        let message = match receive(handle, timeout) {
+            Ok(message) => message,
+            Err(failure) => return idle_end(failure, args, received),
+        };
         io.print(&message)?;
         received += 1;
     }
@@ -288,7 +315,10 @@ fn reply(
 ) -> Result<(), Failure> {
     let mut done = 0;
     while args.count.is_none_or(|count| done < count) {
-        let request = receive(handle, timeout)?;
+        let request = match receive(handle, timeout) {
+            Ok(request) => request,
+            Err(failure) => return idle_end(failure, args, done),
+        };
         io.print(&request)?;
         let answer = if args.echo {
             request
@@ -337,34 +367,46 @@ fn both(
             Ok(())
         })
     };
-    let wait_for_input = args.count.is_none() && timeout.is_none();
+    // Arrivals are awaited in short slices, so that the input thread's end or failure is seen
+    // at once; `--timeout` is kept here as the time since the last arrival.
+    const SLICE: Duration = Duration::from_millis(50);
+    let mut sender = Some(sender);
+    let mut idle_since = Instant::now();
     let mut received = 0;
     loop {
+        if let Some(finished) = sender.take_if(|s| s.is_finished()) {
+            finished
+                .join()
+                .map_err(|_| Failure::failed("the input thread panicked"))??;
+            if args.count.is_none() && timeout.is_none() {
+                return Ok(());
+            }
+        }
         if args.count.is_some_and(|count| received >= count) {
-            break;
+            return Ok(());
         }
-        if wait_for_input && sender.is_finished() {
-            break;
-        }
-        // Without a count or timeout the loop also looks at the input thread now and then.
-        let slice = if wait_for_input {
-            Some(Duration::from_millis(100))
-        } else {
-            timeout
-        };
-        match receive(handle, slice) {
+        match receive(handle, Some(SLICE)) {
             Ok(message) => {
                 printer.print(&message)?;
                 received += 1;
+                idle_since = Instant::now();
             }
-            Err(failure) if wait_for_input && failure.code == crate::EXIT_TIMEOUT => {}
+            Err(failure) if failure.code == crate::EXIT_TIMEOUT => {
+                if timeout.is_some_and(|t| idle_since.elapsed() >= t) {
+                    return idle_end(failure, args, received);
+                }
+            }
             Err(failure) => return Err(failure),
         }
     }
-    if sender.is_finished() {
-        sender
-            .join()
-            .map_err(|_| Failure::failed("the input thread panicked"))??;
+}
+
+/// `--timeout` passed with nothing arriving: the end of a run without `--count` once something
+/// came (exit 0), else a timeout (exit 3).
+fn idle_end(failure: Failure, args: &SocketArgs, received: u64) -> Result<(), Failure> {
+    if failure.code == crate::EXIT_TIMEOUT && args.count.is_none() && received > 0 {
+        Ok(())
+    } else {
+        Err(failure)
     }
-    Ok(())
 }
