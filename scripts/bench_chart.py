@@ -17,10 +17,11 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
-LIBS = ["monocoque", "monocoque-epoll", "omq-tokio", "zeromq", "monocoque-rs", "raw"]
+LIBS = ["monocoque", "monocoque-epoll", "monocoque-handle", "omq-tokio", "zeromq", "monocoque-rs", "raw"]
 COLORS = {
     "monocoque": "#d62728",
     "monocoque-epoll": "#ff9896",
+    "monocoque-handle": "#ff7f0e",
     "omq-tokio": "#1f77b4",
     "zeromq": "#2ca02c",
     "monocoque-rs": "#9467bd",
@@ -63,7 +64,7 @@ def main():
     if not rows:
         sys.exit("no rows with ratios in " + source)
 
-    bar = 0.16
+    bar = 0.8 / len(LIBS)
     height = max(6.0, 0.62 * len(rows) + 1.5)
     fig, ax = plt.subplots(figsize=(11, height))
     for i, (_, cells) in enumerate(rows):
