@@ -1,179 +1,16 @@
 //! The `mq` command-line tool against libzmq 4.3 peers (the `zmq` crate): a PUB/SUB, PUSH/PULL
-//! and REQ/REP round trip in every format, `mq perf` against peers that behave as libzmq's perf
-//! tools, the help text, and the one-line errors with their exit codes.
+//! and REQ/REP round trip in every format, ROUTER, proxy, monitor and CURVE, the help text, and
+//! the one-line errors with their exit codes. `mq perf` is in cli_perf.rs.
 //!
 //! Every wait is bounded: libzmq sockets receive with a timeout, children are killed when a test
 //! fails, and `mq` itself runs with `--timeout` wherever it waits for a peer.
 
+mod cli_common;
+
 use std::io::{BufRead, BufReader, Write};
-use std::process::{Child, ChildStderr, Command, Output, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
-/// The longest a test waits for anything.
-const WAIT: Duration = Duration::from_secs(10);
-/// `--timeout` given to `mq` where it waits for a peer.
-const MQ_TIMEOUT: &str = "10";
-
-fn mq() -> Command {
-    Command::new(env!("CARGO_BIN_EXE_mq"))
-}
-
-/// Runs `mq args` with `input` on stdin to the end.
-fn run(args: &[&str], input: &str) -> Output {
-    let mut child = mq()
-        .args(args)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("spawn mq");
-    child
-        .stdin
-        .take()
-        .expect("stdin")
-        .write_all(input.as_bytes())
-        .expect("write stdin");
-    wait(child)
-}
-
-/// Waits for `child`, killing it after [`WAIT`].
-fn wait(mut child: Child) -> Output {
-    let deadline = Instant::now() + WAIT;
-    loop {
-        if child.try_wait().expect("try_wait").is_some() {
-            return child.wait_with_output().expect("output");
-        }
-        if Instant::now() > deadline {
-            let _ = child.kill();
-            let output = child.wait_with_output().expect("output");
-            panic!(
-                "mq did not finish within {WAIT:?}; stderr: {}",
-                String::from_utf8_lossy(&output.stderr)
-            );
-        }
-        std::thread::sleep(Duration::from_millis(5));
-    }
-}
-
-/// Kills the child when a test fails before waiting for it.
-struct Reaper(Option<Child>);
-
-impl Drop for Reaper {
-    fn drop(&mut self) {
-        if let Some(child) = self.0.as_mut() {
-            let _ = child.kill();
-            let _ = child.wait();
-        }
-    }
-}
-
-/// Spawns `mq args` bound to `tcp://127.0.0.1:0` and reads the endpoint it prints on stderr.
-fn spawn_bound(args: &[&str]) -> (Reaper, String, BufReader<ChildStderr>) {
-    let mut full: Vec<&str> = args.to_vec();
-    full.extend(["--bind", "tcp://127.0.0.1:0"]);
-    spawn_reading_endpoint(mq().args(full))
-}
-
-/// Spawns `mq perf <kind> local tcp://127.0.0.1:0 <size> <count>` and reads its endpoint.
-fn spawn_perf_local(
-    kind: &[&str],
-    size: &usize,
-    count: u64,
-) -> (Reaper, String, BufReader<ChildStderr>) {
-    let (size, count) = (size.to_string(), count.to_string());
-    spawn_reading_endpoint(mq().args(kind).args(["tcp://127.0.0.1:0", &size, &count]))
-}
-
-fn spawn_reading_endpoint(command: &mut Command) -> (Reaper, String, BufReader<ChildStderr>) {
-    let mut child = command
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("spawn mq");
-    let mut stderr = BufReader::new(child.stderr.take().expect("stderr"));
-    let mut line = String::new();
-    stderr.read_line(&mut line).expect("read stderr");
-    let endpoint = line
-        .trim()
-        .strip_prefix("mq: bound ")
-        .unwrap_or_else(|| panic!("expected the bound endpoint, got {line:?}"))
-        .to_owned();
-    (Reaper(Some(child)), endpoint, stderr)
-}
-
-fn finish(mut reaper: Reaper) -> Output {
-    wait(reaper.0.take().expect("child"))
-}
-
-fn libzmq(context: &zmq::Context, kind: zmq::SocketType) -> zmq::Socket {
-    let socket = context.socket(kind).expect("libzmq socket");
-    socket
-        .set_rcvtimeo(WAIT.as_millis() as i32)
-        .expect("rcvtimeo");
-    socket
-        .set_sndtimeo(WAIT.as_millis() as i32)
-        .expect("sndtimeo");
-    socket.set_linger(1000).expect("linger");
-    socket
-}
-
-fn bind_any(socket: &zmq::Socket) -> String {
-    socket.bind("tcp://127.0.0.1:*").expect("bind");
-    socket
-        .get_last_endpoint()
-        .expect("last endpoint")
-        .expect("utf-8 endpoint")
-}
-
-/// One multipart message in each format: a topic, an empty frame and binary bytes (text keeps
-/// to printable frames).
-struct Case {
-    format: &'static str,
-    frames: Vec<Vec<u8>>,
-    line: &'static str,
-}
-
-fn cases() -> Vec<Case> {
-    vec![
-        Case {
-            format: "text",
-            frames: vec![b"topic".to_vec(), b"".to_vec(), b"hello world".to_vec()],
-            line: "topic\t\thello world",
-        },
-        Case {
-            format: "hex",
-            frames: vec![b"topic".to_vec(), b"".to_vec(), vec![0, 1, 0xfe, 0xff]],
-            line: "746f706963\t\t0001feff",
-        },
-        Case {
-            format: "base64",
-            frames: vec![b"topic".to_vec(), b"".to_vec(), vec![0, 1, 0xfe, 0xff]],
-            line: "dG9waWM=\t\tAAH+/w==",
-        },
-        Case {
-            format: "json",
-            frames: vec![b"topic".to_vec(), b"".to_vec(), vec![0, 1, 0xfe, 0xff]],
-            line: r#"["topic","",{"base64":"AAH+/w=="}]"#,
-        },
-    ]
-}
-
-fn stdout_lines(output: &Output) -> Vec<String> {
-    String::from_utf8_lossy(&output.stdout)
-        .lines()
-        .map(str::to_owned)
-        .collect()
-}
-
-fn assert_success(output: &Output) {
-    assert!(
-        output.status.success(),
-        "mq exited with {:?}; stderr: {}",
-        output.status.code(),
-        String::from_utf8_lossy(&output.stderr)
-    );
-}
+use cli_common::*;
 
 #[test]
 fn sub_prints_what_a_libzmq_publisher_sends_in_every_format() {
@@ -181,41 +18,21 @@ fn sub_prints_what_a_libzmq_publisher_sends_in_every_format() {
         let context = zmq::Context::new();
         let publisher = libzmq(&context, zmq::PUB);
         let endpoint = bind_any(&publisher);
-        let child = mq()
-            .args(["sub", "--connect", &endpoint, "--subscribe", "topic"])
-            .args([
-                "--format",
-                case.format,
-                "--count",
-                "3",
-                "--timeout",
-                MQ_TIMEOUT,
-            ])
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("spawn mq");
-        let mut reaper = Reaper(Some(child));
-        // A subscriber joins late (the slow joiner): publish until it has had three, and one
-        // message it did not subscribe to each time, which it must not print.
-        let deadline = Instant::now() + WAIT;
-        while reaper
-            .0
-            .as_mut()
-            .expect("child")
-            .try_wait()
-            .expect("try_wait")
-            .is_none()
-        {
-            assert!(
-                Instant::now() < deadline,
-                "{}: mq sub did not finish",
-                case.format
-            );
-            publisher.send("other\tnot subscribed", 0).expect("send");
-            publisher.send_multipart(&case.frames, 0).expect("send");
-            std::thread::sleep(Duration::from_millis(2));
-        }
+        let mut reaper = Reaper(Some(spawn(&[
+            "sub",
+            "--connect",
+            &endpoint,
+            "--subscribe",
+            "topic",
+            "--format",
+            case.format,
+            "--count",
+            "3",
+            "--timeout",
+            MQ_TIMEOUT,
+        ])));
+        // Until it has had three; the messages it did not subscribe to must not show.
+        publish_until_exit(&publisher, &mut reaper, &case.frames);
         let output = finish(reaper);
         assert_success(&output);
         assert_eq!(stdout_lines(&output), vec![case.line; 3], "{}", case.format);
@@ -228,21 +45,15 @@ fn pub_reaches_a_libzmq_subscriber() {
     let subscriber = libzmq(&context, zmq::SUB);
     subscriber.set_subscribe(b"").expect("subscribe");
     let endpoint = bind_any(&subscriber);
-    let mut child = mq()
-        .args([
-            "pub",
-            "--connect",
-            &endpoint,
-            "--wait-peers",
-            "1",
-            "--timeout",
-            MQ_TIMEOUT,
-        ])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("spawn mq");
+    let mut child = spawn(&[
+        "pub",
+        "--connect",
+        &endpoint,
+        "--wait-peers",
+        "1",
+        "--timeout",
+        MQ_TIMEOUT,
+    ]);
     let mut stdin = child.stdin.take().expect("stdin");
     let reaper = Reaper(Some(child));
     // Lines until the subscription has reached the publisher (the first one arrives), then the
@@ -385,150 +196,6 @@ fn rep_answers_a_libzmq_req_with_input_lines_or_the_request() {
         [b"x".to_vec(), b"y".to_vec()]
     );
     assert_success(&finish(reaper));
-}
-
-/// The lines libzmq's local_thr prints, checked for shape and the figures that must match.
-fn assert_thr_report(stdout: &str, size: usize, count: u64) {
-    let lines: Vec<&str> = stdout.lines().collect();
-    assert_eq!(lines.len(), 4, "{stdout}");
-    assert_eq!(lines[0], format!("message size: {size} [B]"));
-    assert_eq!(lines[1], format!("message count: {count}"));
-    let rate: u64 = lines[2]
-        .strip_prefix("mean throughput: ")
-        .and_then(|l| l.strip_suffix(" [msg/s]"))
-        .and_then(|n| n.parse().ok())
-        .unwrap_or_else(|| panic!("{}", lines[2]));
-    assert!(rate > 0, "{stdout}");
-    let megabits: f64 = lines[3]
-        .strip_prefix("mean throughput: ")
-        .and_then(|l| l.strip_suffix(" [Mb/s]"))
-        .and_then(|n| n.parse().ok())
-        .unwrap_or_else(|| panic!("{}", lines[3]));
-    // The same figure in other units, as libzmq computes it (three decimals).
-    let expected = rate as f64 * size as f64 * 8.0 / 1e6;
-    assert!(
-        (megabits - expected).abs() <= expected * 1e-3 + 0.01,
-        "{stdout}"
-    );
-}
-
-#[test]
-fn perf_thr_remote_feeds_a_libzmq_local_thr() {
-    let (size, count) = (64, 20_000u64);
-    let context = zmq::Context::new();
-    let pull = libzmq(&context, zmq::PULL);
-    let endpoint = bind_any(&pull);
-    let local = std::thread::spawn(move || {
-        for _ in 0..count {
-            assert_eq!(pull.recv_bytes(0).expect("recv").len(), size);
-        }
-    });
-    let output = run(
-        &[
-            "perf",
-            "thr",
-            "remote",
-            &endpoint,
-            &size.to_string(),
-            &count.to_string(),
-        ],
-        "",
-    );
-    assert_success(&output);
-    assert!(output.stdout.is_empty(), "remote_thr prints nothing");
-    local
-        .join()
-        .expect("local_thr replica received every message");
-}
-
-#[test]
-fn perf_thr_local_measures_a_libzmq_remote_thr() {
-    let (size, count) = (100, 20_000u64);
-    let (reaper, endpoint, _stderr) = spawn_perf_local(&["perf", "thr", "local"], &size, count);
-    let context = zmq::Context::new();
-    let push = libzmq(&context, zmq::PUSH);
-    push.connect(&endpoint).expect("connect");
-    let payload = vec![7u8; size];
-    for _ in 0..count {
-        push.send(&payload, 0).expect("send");
-    }
-    let output = finish(reaper);
-    assert_success(&output);
-    assert_thr_report(&String::from_utf8_lossy(&output.stdout), size, count);
-}
-
-#[test]
-fn perf_lat_remote_times_round_trips_through_a_libzmq_local_lat() {
-    let (size, count) = (64, 2_000u64);
-    let context = zmq::Context::new();
-    let rep = libzmq(&context, zmq::REP);
-    let endpoint = bind_any(&rep);
-    let local = std::thread::spawn(move || {
-        for _ in 0..count {
-            let message = rep.recv_bytes(0).expect("recv");
-            assert_eq!(message.len(), size);
-            rep.send(message, 0).expect("send");
-        }
-    });
-    let output = run(
-        &[
-            "perf",
-            "lat",
-            "remote",
-            &endpoint,
-            &size.to_string(),
-            &count.to_string(),
-        ],
-        "",
-    );
-    assert_success(&output);
-    local.join().expect("local_lat replica");
-    let stdout = String::from_utf8_lossy(&output.stdout);
-    let lines: Vec<&str> = stdout.lines().collect();
-    assert_eq!(lines[0], format!("message size: {size} [B]"), "{stdout}");
-    assert_eq!(lines[1], format!("roundtrip count: {count}"), "{stdout}");
-    let average: f64 = lines[2]
-        .strip_prefix("average latency: ")
-        .and_then(|l| l.strip_suffix(" [us]"))
-        .and_then(|n| n.parse().ok())
-        .unwrap_or_else(|| panic!("{stdout}"));
-    assert!(average > 0.0, "{stdout}");
-    assert!(lines[3].starts_with("round trip: min "), "{stdout}");
-    assert!(lines[3].contains(" p99.9 "), "{stdout}");
-}
-
-#[test]
-fn perf_lat_local_echoes_for_a_libzmq_remote_lat() {
-    let (size, count) = (32, 500u64);
-    let (reaper, endpoint, _stderr) = spawn_perf_local(&["perf", "lat", "local"], &size, count);
-    let context = zmq::Context::new();
-    let req = libzmq(&context, zmq::REQ);
-    req.connect(&endpoint).expect("connect");
-    let payload = vec![1u8; size];
-    for _ in 0..count {
-        req.send(&payload, 0).expect("send");
-        assert_eq!(req.recv_bytes(0).expect("echo"), payload);
-    }
-    assert_success(&finish(reaper));
-}
-
-#[test]
-fn a_wrong_message_size_is_a_one_line_failure() {
-    let context = zmq::Context::new();
-    let rep = libzmq(&context, zmq::REP);
-    let endpoint = bind_any(&rep);
-    let local = std::thread::spawn(move || {
-        let message = rep.recv_bytes(0).expect("recv");
-        rep.send(&message[..1], 0).expect("send a short reply");
-    });
-    let output = run(&["perf", "lat", "remote", &endpoint, "8", "10"], "");
-    local.join().expect("replica");
-    assert_eq!(output.status.code(), Some(1));
-    let stderr = String::from_utf8_lossy(&output.stderr);
-    assert_eq!(
-        stderr.trim_end(),
-        "mq: message of incorrect size received: 1 bytes, 8 expected"
-    );
 }
 
 #[test]
@@ -749,12 +416,7 @@ fn keygen_prints_a_z85_keypair_that_belongs_together() {
 
 #[test]
 fn proxy_carries_libzmq_requests_to_a_libzmq_worker() {
-    let mut child = mq()
-        .args(["proxy", "tcp://127.0.0.1:0", "tcp://127.0.0.1:0"])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("spawn mq");
+    let mut child = spawn(&["proxy", "tcp://127.0.0.1:0", "tcp://127.0.0.1:0"]);
     let mut stderr = BufReader::new(child.stderr.take().expect("stderr"));
     let reaper = Reaper(Some(child));
     let mut bound = Vec::new();
@@ -792,54 +454,14 @@ fn curve_keys_from_keygen_secure_a_request_and_reply() {
             .to_owned()
     };
     let (public, secret) = (key("public: "), key("secret: "));
-    let (reaper, endpoint, _stderr) = spawn_bound(&[
-        "rep",
-        "--echo",
-        "--count",
-        "1",
-        "--curve-secretkey",
-        &secret,
-    ]);
-    let output = run(
-        &[
-            "req",
-            "--connect",
-            &endpoint,
-            "--curve-serverkey",
-            &public,
-            "--timeout",
-            MQ_TIMEOUT,
-        ],
-        "secret message\n",
-    );
+    let output = curve_echo(&secret, &public, "secret message", MQ_TIMEOUT);
     assert_success(&output);
     assert_eq!(stdout_lines(&output), ["secret message"]);
-    assert_success(&finish(reaper));
 
     // The wrong server key: the handshake never completes, and the client gives up.
-    let (reaper, endpoint, _stderr) = spawn_bound(&[
-        "rep",
-        "--echo",
-        "--count",
-        "1",
-        "--curve-secretkey",
-        &secret,
-    ]);
     let wrong = monocoque::curve::CurveKeyPair::generate().public.to_z85();
-    let output = run(
-        &[
-            "req",
-            "--connect",
-            &endpoint,
-            "--curve-serverkey",
-            &wrong,
-            "--timeout",
-            "0.5",
-        ],
-        "secret message\n",
-    );
+    let output = curve_echo(&secret, &wrong, "secret message", "0.5");
     assert_eq!(output.status.code(), Some(3));
-    drop(reaper);
 }
 
 #[test]
@@ -874,62 +496,27 @@ fn option_values_may_start_with_a_hyphen() {
         .find(|k| k.public.to_z85().starts_with('-'))
         .expect("a public key starting with '-'");
     let (public, secret) = (keys.public.to_z85(), keys.secret.to_z85().to_string());
-    let (reaper, endpoint, _stderr) = spawn_bound(&[
-        "rep",
-        "--echo",
-        "--count",
-        "1",
-        "--curve-secretkey",
-        &secret,
-    ]);
-    let output = run(
-        &[
-            "req",
-            "--connect",
-            &endpoint,
-            "--curve-serverkey",
-            &public,
-            "--timeout",
-            MQ_TIMEOUT,
-        ],
-        "-starts with a hyphen\n",
-    );
+    let output = curve_echo(&secret, &public, "-starts with a hyphen", MQ_TIMEOUT);
     assert_success(&output);
     assert_eq!(stdout_lines(&output), ["-starts with a hyphen"]);
-    assert_success(&finish(reaper));
 
     let context = zmq::Context::new();
     let publisher = libzmq(&context, zmq::PUB);
     let endpoint = bind_any(&publisher);
-    let child = mq()
-        .args([
-            "sub",
-            "--connect",
-            &endpoint,
-            "--subscribe",
-            "-x",
-            "--delimiter",
-            "-",
-        ])
-        .args(["--count", "1", "--timeout", MQ_TIMEOUT])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("spawn mq");
-    let mut reaper = Reaper(Some(child));
-    let deadline = Instant::now() + WAIT;
-    while reaper
-        .0
-        .as_mut()
-        .expect("child")
-        .try_wait()
-        .expect("try_wait")
-        .is_none()
-    {
-        assert!(Instant::now() < deadline, "mq sub did not finish");
-        publisher.send_multipart(["-x", "y"], 0).expect("send");
-        std::thread::sleep(Duration::from_millis(2));
-    }
+    let mut reaper = Reaper(Some(spawn(&[
+        "sub",
+        "--connect",
+        &endpoint,
+        "--subscribe",
+        "-x",
+        "--delimiter",
+        "-",
+        "--count",
+        "1",
+        "--timeout",
+        MQ_TIMEOUT,
+    ])));
+    publish_until_exit(&publisher, &mut reaper, &[b"-x".to_vec(), b"y".to_vec()]);
     let output = finish(reaper);
     assert_success(&output);
     assert_eq!(stdout_lines(&output), ["-x-y"]);
@@ -994,13 +581,7 @@ fn without_a_count_a_quiet_spell_after_arrivals_ends_the_run_with_success() {
         let message = pair.recv_string(0).expect("recv").expect("utf-8");
         pair.send(&format!("re: {message}"), 0).expect("send");
     });
-    let mut child = mq()
-        .args(["pair", "--connect", &endpoint, "--timeout", "0.5"])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("spawn mq");
+    let mut child = spawn(&["pair", "--connect", &endpoint, "--timeout", "0.5"]);
     // The input stays open: the run ends on the quiet spell, not on the input's end.
     let mut stdin = child.stdin.take().expect("stdin");
     writeln!(stdin, "hi").expect("write");
@@ -1048,20 +629,10 @@ fn input_that_is_not_a_message_is_a_usage_error() {
             .contains("input line 1: a message has at least one frame")
     );
 
-    let mut child = mq()
-        .args(["push", "--connect", &endpoint, "--timeout", MQ_TIMEOUT])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("spawn mq");
-    child
-        .stdin
-        .take()
-        .expect("stdin")
-        .write_all(b"\xff\xfe\n")
-        .expect("write");
-    let output = wait(child);
+    let output = run(
+        &["push", "--connect", &endpoint, "--timeout", MQ_TIMEOUT],
+        b"\xff\xfe\n",
+    );
     assert_eq!(output.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&output.stderr).contains("binary input: --raw"));
 }

@@ -96,17 +96,26 @@ pub(crate) fn run(socket_type: SocketType, args: &SocketArgs) -> Result<(), Fail
         let _ = handle.set_options(move |o| o.linger(Some(linger)));
     }
     handle.shutdown();
-    match result {
-        Err(failure) if failure.code == 0 => Ok(()),
-        result => result,
-    }
+    result
 }
 
-/// Input lines, the output and the format between them and messages.
+/// The input, and how lines and messages map to each other both ways.
 struct Io {
     input: Input,
+    lines: Lines,
+}
+
+/// A message as a line, in and out.
+#[derive(Clone)]
+struct Lines {
     format: Format,
     delimiter: String,
+}
+
+impl Lines {
+    fn print(&self, message: &Message) -> Result<(), Failure> {
+        print_line(&format::encode(self.format, &self.delimiter, message))
+    }
 }
 
 enum Input {
@@ -135,8 +144,10 @@ impl Io {
         };
         Ok(Self {
             input,
-            format: args.format,
-            delimiter,
+            lines: Lines {
+                format: args.format,
+                delimiter,
+            },
         })
     }
 
@@ -170,7 +181,7 @@ impl Io {
                 }
                 let line = line.strip_suffix('\n').unwrap_or(&line);
                 let line = line.strip_suffix('\r').unwrap_or(line);
-                format::decode(self.format, &self.delimiter, line)
+                format::decode(self.lines.format, &self.lines.delimiter, line)
                     .map(Some)
                     .map_err(|e| Failure::usage(format!("input line {number}: {e}")))
             }
@@ -178,7 +189,7 @@ impl Io {
     }
 
     fn print(&self, message: &Message) -> Result<(), Failure> {
-        print_line(&format::encode(self.format, &self.delimiter, message))
+        self.lines.print(message)
     }
 }
 
@@ -343,23 +354,10 @@ fn both(
     timeout: Option<Duration>,
 ) -> Result<(), Failure> {
     wait_for_peers(handle, args, timeout)?;
-    let Io {
-        input,
-        format,
-        delimiter,
-    } = io;
-    let printer = Io {
-        input: Input::Whole(None),
-        format,
-        delimiter: delimiter.clone(),
-    };
+    let printer = io.lines.clone();
     let sender = {
         let handle = handle.clone();
-        let mut io = Io {
-            input,
-            format,
-            delimiter,
-        };
+        let mut io = io;
         std::thread::spawn(move || -> Result<(), Failure> {
             while let Some(message) = io.next()? {
                 send(&handle, message, timeout)?;
